@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+'use strict';
+// The xai3d command line. lib/ is TypeScript, run through tsx's CommonJS loader (no build step).
+require('tsx/cjs');
+const { main } = require('../lib/cli/main.ts');
+const { shutdown } = require('../lib/backend/shutdown.ts');
+
+main(process.argv.slice(2)).then(
+  (code) => shutdown(code),
+  (err) => {
+    process.stderr.write(`xai3d: ${err && err.stack ? err.stack : err}\n`);
+    shutdown(1);
+  },
+);

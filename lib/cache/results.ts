@@ -1,0 +1,224 @@
+/**
+ * The results cache: results/<experiment>/<hash of config>/ holding result.json, manifest.json and any files the
+ * computation writes.
+ *
+ * A run is computed in a temporary folder beside its final place and renamed into place only when complete, with
+ * its manifest written last; so a crash at any point leaves no half-written result where a reader looks, and a
+ * folder that exists under its hash is always complete. Re-running with the same config reads from disk;
+ * `force: true` recomputes and replaces the old folder.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { backendInfo, initBackend, type BackendInfo } from '../backend/select';
+import { resultsDir } from '../env/paths';
+import { gitState, versions, type GitState, type Versions } from '../env/versions';
+import { readJson, writeJsonAtomic } from '../io/atomic';
+import { configHash, stableStringify } from '../util/hash';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const RESULT_FILE = 'result.json';
+
+export interface Manifest {
+  schema: 1;
+  experiment: string;
+  configHash: string;
+  config: unknown;
+  seed: number | null;
+  createdAt: string;
+  versions: Versions;
+  backend: BackendInfo | null;
+  git: GitState | null;
+  host: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number };
+  /** Wall times in milliseconds: `total`, plus whatever the computation recorded with ctx.time(). */
+  timingsMs: Record<string, number>;
+}
+
+export interface RunContext {
+  /** Folder to write this run's files into (it becomes the result folder when the run completes). */
+  dir: string;
+  experiment: string;
+  configHash: string;
+  seed: number | null;
+  /** Time a step; the duration is recorded under `label` in the manifest's timingsMs. */
+  time<T>(label: string, step: () => T | Promise<T>): Promise<T>;
+  /** Extra entries merged into the manifest (e.g. dataset checksums). */
+  extra: Record<string, unknown>;
+}
+
+export interface CachedRun<T> {
+  /** The result folder (results/<experiment>/<hash>). */
+  dir: string;
+  result: T;
+  manifest: Manifest;
+  /** True when the result was read from disk rather than computed now. */
+  fromCache: boolean;
+}
+
+export interface CacheOptions {
+  /** Recompute even when a result exists, replacing it. */
+  force?: boolean;
+  /** Results root (default resultsDir()). */
+  root?: string;
+}
+
+const EXPERIMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+function checkExperimentName(experiment: string): void {
+  if (!EXPERIMENT_NAME.test(experiment)) {
+    throw new Error(
+      `experiment name "${experiment}" is not valid: use letters, digits, '.', '_', '-' and '/' between parts`,
+    );
+  }
+}
+
+/** The folder a config's result lives in (whether or not it exists yet). */
+export function runDir(experiment: string, config: unknown, opts: CacheOptions = {}): string {
+  checkExperimentName(experiment);
+  return path.join(opts.root ?? resultsDir(), experiment, configHash(config));
+}
+
+function seedOf(config: unknown): number | null {
+  if (config !== null && typeof config === 'object' && 'seed' in config) {
+    const s = (config as { seed: unknown }).seed;
+    if (typeof s === 'number') return s;
+  }
+  return null;
+}
+
+function isComplete(dir: string): boolean {
+  return fs.existsSync(path.join(dir, MANIFEST_FILE)) && fs.existsSync(path.join(dir, RESULT_FILE));
+}
+
+/** Read a completed run, or undefined when the config has not been run. */
+export function loadRun<T>(experiment: string, config: unknown, opts: CacheOptions = {}): CachedRun<T> | undefined {
+  const dir = runDir(experiment, config, opts);
+  if (!isComplete(dir)) return undefined;
+  const manifest = readJson<Manifest>(path.join(dir, MANIFEST_FILE));
+  if (stableStringify(manifest.config) !== stableStringify(config)) {
+    throw new Error(`${dir}: manifest config does not match the requested config (hash collision or edited file)`);
+  }
+  return { dir, result: readJson<T>(path.join(dir, RESULT_FILE)), manifest, fromCache: true };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Remove temporary folders left by runs whose process has died (crashes, kills). */
+function sweepAbandoned(parent: string): void {
+  if (!fs.existsSync(parent)) return;
+  for (const name of fs.readdirSync(parent)) {
+    const m = /^\.(tmp|old)-[0-9a-f]+-(\d+)-/.exec(name);
+    if (m && (Number(m[2]) === process.pid ? false : !pidAlive(Number(m[2])))) {
+      fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    }
+  }
+}
+
+let tmpCounter = 0;
+
+/**
+ * Return the cached result for (experiment, config), computing it with `compute` when absent (or when `force`).
+ * `config` must be JSON data; its `seed` field, if any, is recorded as the run's seed.
+ */
+export async function cachedRun<T>(
+  experiment: string,
+  config: unknown,
+  compute: (ctx: RunContext) => T | Promise<T>,
+  opts: CacheOptions = {},
+): Promise<CachedRun<T>> {
+  const finalDir = runDir(experiment, config, opts);
+  if (!opts.force) {
+    const hit = loadRun<T>(experiment, config, opts);
+    if (hit) return hit;
+  }
+  const parent = path.dirname(finalDir);
+  fs.mkdirSync(parent, { recursive: true });
+  sweepAbandoned(parent);
+  const hash = path.basename(finalDir);
+  tmpCounter += 1;
+  const tmpDir = path.join(parent, `.tmp-${hash}-${process.pid}-${Date.now()}-${tmpCounter}`);
+  fs.mkdirSync(tmpDir);
+  const timingsMs: Record<string, number> = {};
+  const started = Date.now();
+  const ctx: RunContext = {
+    dir: tmpDir,
+    experiment,
+    configHash: hash,
+    seed: seedOf(config),
+    extra: {},
+    async time<R>(label: string, step: () => R | Promise<R>): Promise<R> {
+      const t0 = performance.now();
+      try {
+        return await step();
+      } finally {
+        timingsMs[label] = (timingsMs[label] ?? 0) + (performance.now() - t0);
+      }
+    },
+  };
+  try {
+    await initBackend();
+    const result = await compute(ctx);
+    timingsMs.total = Date.now() - started;
+    const manifest: Manifest = {
+      schema: 1,
+      experiment,
+      configHash: hash,
+      config: JSON.parse(stableStringify(config)),
+      seed: ctx.seed,
+      createdAt: new Date(started).toISOString(),
+      versions: versions(),
+      backend: backendInfo() ?? null,
+      git: gitState(),
+      host: {
+        platform: os.platform(),
+        arch: os.arch(),
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      },
+      timingsMs,
+      ...ctx.extra,
+    };
+    writeJsonAtomic(path.join(tmpDir, RESULT_FILE), result === undefined ? null : result);
+    writeJsonAtomic(path.join(tmpDir, MANIFEST_FILE), manifest);
+    publish(tmpDir, finalDir);
+    return {
+      dir: finalDir,
+      result: readJson<T>(path.join(finalDir, RESULT_FILE)),
+      manifest: readJson<Manifest>(path.join(finalDir, MANIFEST_FILE)),
+      fromCache: false,
+    };
+  } catch (err) {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Move a completed temporary folder into place; an existing folder (force) is moved aside first, then deleted. */
+function publish(tmpDir: string, finalDir: string): void {
+  let old: string | undefined;
+  if (fs.existsSync(finalDir)) {
+    old = path.join(path.dirname(finalDir), `.old-${path.basename(finalDir)}-${process.pid}-${Date.now()}`);
+    fs.renameSync(finalDir, old);
+  }
+  try {
+    fs.renameSync(tmpDir, finalDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && isComplete(finalDir)) {
+      // Another process finished the same config first: its result is equivalent; keep it.
+      fs.rmSync(tmpDir, { recursive: true, force: true });
+    } else {
+      if (old !== undefined && !fs.existsSync(finalDir)) fs.renameSync(old, finalDir);
+      throw err;
+    }
+  }
+  if (old !== undefined) fs.rmSync(old, { recursive: true, force: true });
+}

@@ -1,0 +1,54 @@
+/**
+ * Atomic writes: a file is written to a temporary sibling and renamed into place, so a reader sees either the old
+ * file or the complete new one, never a half-written file, even if the process dies mid-write.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+let counter = 0;
+
+/** A temporary path in the same folder as `target` (same filesystem, so rename is atomic). */
+export function temporarySibling(target: string): string {
+  counter += 1;
+  const dir = path.dirname(target);
+  return path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now()}.${counter}.tmp`);
+}
+
+/** Write `data` to `target` atomically (temporary file, fsync, rename). Creates the parent folder. */
+export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = temporarySibling(target);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`could not write ${target}: ${(err as Error).message}`);
+  }
+}
+
+/** JSON with two-space indentation and a final newline, written atomically. */
+export function writeJsonAtomic(target: string, value: unknown): void {
+  writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Read and parse a JSON file, with an error naming the file when it is missing or malformed. */
+export function readJson<T = unknown>(file: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}

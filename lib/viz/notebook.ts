@@ -1,0 +1,63 @@
+/**
+ * Talking to the notebook: rich outputs through tslab's display when running inside a tslab kernel, nothing
+ * (or the terminal) otherwise. lib/ never imports tslab at module load, so the CLI and tests do not need a kernel.
+ */
+
+interface TslabDisplay {
+  html(s: string): void;
+  text(s: string): void;
+  markdown(s: string): void;
+}
+
+interface TslabModule {
+  display: TslabDisplay;
+  newDisplay(): TslabDisplay;
+}
+
+let tslabModule: TslabModule | null | undefined;
+
+function tslab(): TslabModule | null {
+  if (tslabModule === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      tslabModule = require('tslab') as TslabModule;
+    } catch {
+      tslabModule = null;
+    }
+  }
+  return tslabModule;
+}
+
+/** True inside a tslab kernel that can show rich output. */
+export function inNotebook(): boolean {
+  const t = tslab();
+  if (t === null) return false;
+  // tslab's display throws "Not ready" outside a running kernel; probe with a no-op-free check of its state.
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const jupyter = require('tslab/dist/jupyter') as { lastWriteDisplayData: unknown };
+    return jupyter.lastWriteDisplayData != null;
+  } catch {
+    return false;
+  }
+}
+
+/** Show HTML in the notebook; returns false (showing nothing) outside a kernel. */
+export function displayHtml(html: string): boolean {
+  if (!inNotebook()) return false;
+  tslab()!.display.html(html);
+  return true;
+}
+
+/** Show Markdown in the notebook; returns false outside a kernel. */
+export function displayMarkdown(md: string): boolean {
+  if (!inNotebook()) return false;
+  tslab()!.display.markdown(md);
+  return true;
+}
+
+/** A display entry that can be overwritten in place (progress lines), or null outside a kernel. */
+export function updatableDisplay(): TslabDisplay | null {
+  if (!inNotebook()) return null;
+  return tslab()!.newDisplay();
+}

@@ -1,0 +1,110 @@
+/**
+ * Plotly figures for notebooks and standalone files, fully offline.
+ *
+ * In a notebook, the first figure shown in a kernel carries plotly.js inline (one copy per notebook, ~4.7 MB);
+ * later figures are a div and a `Plotly.newPlot` call. Standalone files inline plotly.js themselves. No CDN is
+ * ever referenced, so the executed notebooks' HTML and every figure file render with the network off.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { randomBytes } from 'crypto';
+import { PROJECT_ROOT } from '../env/paths';
+import { writeFileAtomic } from '../io/atomic';
+import { displayHtml } from './notebook';
+
+/** A Plotly trace (see plotly.js reference); typed arrays are accepted and serialised as arrays. */
+export type Trace = Record<string, unknown>;
+
+export interface Figure {
+  data: Trace[];
+  layout?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}
+
+let libraryText: string | undefined;
+let libraryShownInKernel = false;
+
+/** The plotly.js bundle shipped by plotly.js-dist-min. */
+export function plotlyLibraryPath(): string {
+  return path.join(PROJECT_ROOT, 'node_modules', 'plotly.js-dist-min', 'plotly.min.js');
+}
+
+/**
+ * plotly.js as an inline <script>. RequireJS (which notebook HTML templates may load) would make the UMD bundle
+ * register as an AMD module instead of window.Plotly, so `define` is hidden while it runs.
+ */
+export function plotlyLibraryScript(): string {
+  if (libraryText === undefined) {
+    const file = plotlyLibraryPath();
+    if (!fs.existsSync(file)) throw new Error(`plotly.js not found at ${file}: run npm ci`);
+    libraryText = fs.readFileSync(file, 'utf8').replace(/<\/script/gi, '<\\/script');
+  }
+  return (
+    '<script type="text/javascript">(function(){var d=window.define;window.define=undefined;try{\n' +
+    libraryText +
+    '\n}finally{window.define=d;}})();</script>'
+  );
+}
+
+/** JSON for embedding inside a <script>: typed arrays as arrays, non-finite numbers as null, '</' escaped. */
+export function scriptJson(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v) => {
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>);
+    if (typeof v === 'number' && !Number.isFinite(v)) return null;
+    return v;
+  });
+  return text.replace(/<\//g, '<\\/').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+export interface FigureHtmlOptions {
+  /** Inline plotly.js before the figure. */
+  includeLibrary?: boolean;
+  /** Height of the figure's div in pixels (default: layout.height or 450). */
+  heightPx?: number;
+}
+
+/** An HTML fragment (div + script) drawing the figure. */
+export function figureHtml(fig: Figure, opts: FigureHtmlOptions = {}): string {
+  const id = `xai3d-fig-${randomBytes(6).toString('hex')}`;
+  const layout = { ...(fig.layout ?? {}) };
+  const height = opts.heightPx ?? (typeof layout.height === 'number' ? layout.height : 450);
+  const config = { responsive: true, displaylogo: false, ...(fig.config ?? {}) };
+  const lib = opts.includeLibrary ? plotlyLibraryScript() : '';
+  return (
+    lib +
+    `<div id="${id}" class="xai3d-figure" style="width:100%;height:${height}px;"></div>` +
+    `<script type="text/javascript">(function(){var el=document.getElementById(${JSON.stringify(id)});` +
+    `if(!window.Plotly){el.textContent='plotly.js is not loaded: re-run the first figure cell of this notebook.';return;}` +
+    `window.Plotly.newPlot(el,${scriptJson(fig.data)},${scriptJson(layout)},${scriptJson(config)});})();</script>`
+  );
+}
+
+/**
+ * Show a figure inline in the notebook (plotly.js is inlined with the first figure of the kernel).
+ * Outside a notebook it does nothing; use writeFigureHtml to save a file.
+ */
+export function showFigure(fig: Figure): void {
+  const html = figureHtml(fig, { includeLibrary: !libraryShownInKernel });
+  if (displayHtml(html)) libraryShownInKernel = true;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
+}
+
+/** A complete offline HTML page with the given figures (plotly.js inlined once). */
+export function figuresPage(figs: Figure[], title: string): string {
+  const body = figs.map((f, i) => figureHtml(f, { includeLibrary: i === 0 })).join('\n');
+  return (
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+    '<style>body{font-family:system-ui,sans-serif;margin:1.5em;}</style></head>\n' +
+    `<body><h1 style="font-size:1.3em">${escapeHtml(title)}</h1>\n${body}\n</body></html>\n`
+  );
+}
+
+/** Write figures as a standalone offline HTML file (atomically). Returns the path. */
+export function writeFigureHtml(fig: Figure | Figure[], file: string, title = path.basename(file, '.html')): string {
+  writeFileAtomic(file, figuresPage(Array.isArray(fig) ? fig : [fig], title));
+  return file;
+}

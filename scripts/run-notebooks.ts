@@ -1,0 +1,103 @@
+/**
+ * The notebook runner: `npm run notebooks [-- NAMES...]` and `npm run pipeline`.
+ *
+ * Executes notebooks/NN-*.ipynb in order (or the ones named: paths or prefixes such as 00, 03-cam), headless on the
+ * project-local tslab kernel, saving executed copies and offline HTML to results/notebooks/ (the committed notebooks
+ * stay without outputs). On failure it prints the notebook, the cell and the kernel's error, and exits non-zero.
+ *
+ * Options: --profile tiny|quick|thesis (sets XAI3D_PROFILE for the notebooks; default quick),
+ *          --out DIR (default results/notebooks), --timeout SECONDS per cell (default 7200), --pipeline.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { PROJECT_ROOT, resultsDir } from '../lib/env/paths';
+
+const PYTHON = process.env.XAI3D_PYTHON ?? '/usr/bin/python3';
+const JUPYTER_PATH = path.join(PROJECT_ROOT, '.jupyter', 'share', 'jupyter');
+const PROFILES = ['tiny', 'quick', 'thesis'];
+
+function fail(msg: string): never {
+  process.stderr.write(`run-notebooks: ${msg}\n`);
+  process.exit(2);
+}
+
+/** Make sure Jupyter (Debian's python3 packages) and the project-local tslab kernel are there. */
+export function ensureKernel(): void {
+  const probe = spawnSync(PYTHON, ['-c', 'import nbclient, nbconvert, nbformat, jupyter_client, ipykernel'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    fail(
+      `Jupyter is not installed for ${PYTHON} (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()}).\n` +
+        'Run `npm run setup` (as root it installs the Debian packages; otherwise it prints the apt-get command).',
+    );
+  }
+  const spec = path.join(JUPYTER_PATH, 'kernels', 'tslab', 'kernel.json');
+  let ok = false;
+  if (fs.existsSync(spec)) {
+    try {
+      const argv0 = JSON.parse(fs.readFileSync(spec, 'utf8')).argv[0] as string;
+      ok = fs.existsSync(argv0);
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) {
+    const r = spawnSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'install-kernel.sh')], { stdio: 'inherit' });
+    if (r.status !== 0) fail('registering the tslab kernel failed (scripts/install-kernel.sh)');
+  }
+}
+
+export function listNotebooks(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+function resolveSelection(names: string[], all: string[]): string[] {
+  if (names.length === 0) return all;
+  return names.map((n) => {
+    if (fs.existsSync(n) && n.endsWith('.ipynb')) return path.resolve(n);
+    const hit = all.filter((p) => path.basename(p).startsWith(n));
+    if (hit.length !== 1) {
+      fail(`"${n}" matches ${hit.length} notebooks in notebooks/ (have: ${all.map((p) => path.basename(p)).join(', ')})`);
+    }
+    return hit[0];
+  });
+}
+
+function main(): void {
+  const { values, positionals } = parseArgs({
+    options: {
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      pipeline: { type: 'boolean' },
+    },
+    allowPositionals: true,
+  });
+  const profile = values.profile ?? process.env.XAI3D_PROFILE ?? 'quick';
+  if (!PROFILES.includes(profile)) fail(`--profile ${profile}: use one of ${PROFILES.join(', ')}`);
+  const timeoutS = values.timeout !== undefined ? Number(values.timeout) : 7200;
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) fail(`--timeout ${values.timeout}: expected seconds > 0`);
+  const all = listNotebooks(path.join(PROJECT_ROOT, 'notebooks'));
+  const selected = resolveSelection(positionals, all);
+  const outDir = path.resolve(values.out ?? path.join(resultsDir(), 'notebooks'));
+  ensureKernel();
+  const job = { notebooks: selected, outDir, kernel: 'tslab', timeoutS, jupyterPath: JUPYTER_PATH };
+  const started = Date.now();
+  const r = spawnSync(PYTHON, [path.join(PROJECT_ROOT, 'scripts', 'nbrun.py'), JSON.stringify(job)], {
+    stdio: 'inherit',
+    env: { ...process.env, XAI3D_PROFILE: profile, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+  });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (r.status !== 0) {
+    process.stderr.write(`run-notebooks: failed after ${seconds} s (profile ${profile})\n`);
+    process.exit(r.status ?? 1);
+  }
+  process.stdout.write(`run-notebooks: ${selected.length} notebook(s) in ${seconds} s (profile ${profile})\n`);
+}
+
+if (require.main === module) main();

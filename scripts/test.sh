@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# npm test: type-check, then every test file through node's test runner (tsx). Files are listed explicitly, and a
+# test file that exists but is not listed fails the run, so none is silently skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TESTS=(
+  test/backend-select.test.ts
+  test/cache.test.ts
+  test/plotly.test.ts
+  test/notebooks.test.ts
+)
+
+for f in test/*.test.ts; do
+  listed=0
+  for t in "${TESTS[@]}"; do [ "$t" = "$f" ] && listed=1; done
+  if [ "$listed" = 0 ]; then echo "scripts/test.sh: $f is not listed in TESTS" >&2; exit 1; fi
+done
+
+echo "== typecheck (tsc --noEmit)"
+node_modules/.bin/tsc --noEmit -p .
+echo "== tests"
+export XAI3D_QUIET="${XAI3D_QUIET:-1}"
+exec node --import tsx --test --test-reporter=spec "${TESTS[@]}"

@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { cachedRun, loadRun, runDir } from '../lib/cache/results';
+import { writeFileAtomic, readJson } from '../lib/io/atomic';
+import { configHash, stableStringify } from '../lib/util/hash';
+import { PROJECT_ROOT } from '../lib/env/paths';
+import { tempDir } from './helpers';
+
+process.env.XAI3D_BACKEND = 'cpu';
+process.env.XAI3D_QUIET = '1';
+
+test('config hashes ignore key order and differ for different values', () => {
+  assert.equal(configHash({ a: 1, b: { c: 2, d: [1, 2] } }), configHash({ b: { d: [1, 2], c: 2 }, a: 1 }));
+  assert.notEqual(configHash({ a: 1 }), configHash({ a: 2 }));
+  assert.notEqual(configHash({ a: [1, 2] }), configHash({ a: [2, 1] }));
+  assert.equal(stableStringify({ b: 1, a: undefined, c: 'x' }), '{"b":1,"c":"x"}');
+  assert.throws(() => configHash({ a: NaN }), /non-finite/);
+});
+
+test('the same config twice computes once; force recomputes', async () => {
+  const root = tempDir();
+  let calls = 0;
+  const config = { model: 'mnist-2conv', seed: 7, folds: 5 };
+  const compute = async () => {
+    calls += 1;
+    return { accuracy: 0.5 + calls / 100 };
+  };
+  const a = await cachedRun('exp/test', config, compute, { root });
+  const b = await cachedRun('exp/test', { folds: 5, seed: 7, model: 'mnist-2conv' }, compute, { root });
+  assert.equal(calls, 1);
+  assert.equal(a.fromCache, false);
+  assert.equal(b.fromCache, true);
+  assert.deepEqual(b.result, { accuracy: 0.51 });
+  assert.equal(a.dir, b.dir);
+  const c = await cachedRun('exp/test', config, compute, { root, force: true });
+  assert.equal(calls, 2);
+  assert.equal(c.fromCache, false);
+  assert.deepEqual(loadRun('exp/test', config, { root })?.result, { accuracy: 0.52 });
+  // Only the final folder is left: no temporary or old folders.
+  assert.deepEqual(fs.readdirSync(path.join(root, 'exp', 'test')), [configHash(config)]);
+});
+
+test('the manifest records config, seed, versions, backend, git and timings', async () => {
+  const root = tempDir();
+  const run = await cachedRun(
+    'manifest',
+    { seed: 3, size: 8 },
+    async (ctx) => {
+      await ctx.time('step', () => new Promise((r) => setTimeout(r, 20)));
+      fs.writeFileSync(path.join(ctx.dir, 'extra.bin'), Buffer.from([1, 2, 3]));
+      return 42;
+    },
+    { root },
+  );
+  const m = readJson<Record<string, any>>(path.join(run.dir, 'manifest.json'));
+  assert.deepEqual(m.config, { seed: 3, size: 8 });
+  assert.equal(m.seed, 3);
+  assert.equal(m.backend.name, 'cpu');
+  assert.equal(m.versions.packages['@tensorflow/tfjs'], '4.22.0');
+  assert.ok(m.timingsMs.step >= 15, JSON.stringify(m.timingsMs));
+  assert.ok(m.timingsMs.total >= m.timingsMs.step);
+  assert.ok('git' in m);
+  assert.deepEqual([...fs.readFileSync(path.join(run.dir, 'extra.bin'))], [1, 2, 3]);
+  assert.equal(run.result, 42);
+});
+
+test('a computation that throws leaves nothing behind', async () => {
+  const root = tempDir();
+  await assert.rejects(
+    cachedRun('boom', { seed: 1 }, async (ctx) => {
+      fs.writeFileSync(path.join(ctx.dir, 'partial.bin'), 'half');
+      throw new Error('disk on fire');
+    }, { root }),
+    /disk on fire/,
+  );
+  assert.deepEqual(fs.readdirSync(path.join(root, 'boom')), []);
+  assert.equal(loadRun('boom', { seed: 1 }, { root }), undefined);
+});
+
+test('a process killed between writing and renaming leaves no result; the next run computes and cleans up', async () => {
+  const root = tempDir();
+  const config = { seed: 5, what: 'killed' };
+  // A child process writes its files, then dies (SIGKILL) before the rename that would publish them.
+  const script = `
+    process.env.XAI3D_BACKEND = 'cpu'; process.env.XAI3D_QUIET = '1';
+    const fs = require('fs'); const path = require('path');
+    const { cachedRun } = require(${JSON.stringify(path.join(PROJECT_ROOT, 'lib/cache/results.ts'))});
+    cachedRun('crash', ${JSON.stringify(config)}, async (ctx) => {
+      fs.writeFileSync(path.join(ctx.dir, 'weights.bin'), Buffer.alloc(1024));
+      fs.writeFileSync(path.join(ctx.dir, 'result.json'), '{"half":');
+      process.kill(process.pid, 'SIGKILL');
+      await new Promise(() => {});
+    }, { root: ${JSON.stringify(root)} });`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8', cwd: PROJECT_ROOT });
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  const final = runDir('crash', config, { root });
+  assert.equal(fs.existsSync(final), false, 'no final folder after the crash');
+  assert.equal(loadRun('crash', config, { root }), undefined);
+  const leftovers = fs.readdirSync(path.join(root, 'crash'));
+  assert.equal(leftovers.length, 1);
+  assert.match(leftovers[0], /^\.tmp-/);
+  let calls = 0;
+  const run = await cachedRun('crash', config, async () => ++calls, { root });
+  assert.equal(calls, 1);
+  assert.equal(run.result, 1);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'crash')), [path.basename(final)], 'the dead run was swept');
+});
+
+test('writeFileAtomic replaces whole files and keeps the old one when the write fails', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'a.json');
+  writeFileAtomic(file, 'old');
+  writeFileAtomic(file, 'new');
+  assert.equal(fs.readFileSync(file, 'utf8'), 'new');
+  // A folder in the way of the rename: the write fails, the error names the target, no temp file remains.
+  const blocked = path.join(dir, 'blocked');
+  fs.mkdirSync(path.join(blocked, 'x'), { recursive: true });
+  assert.throws(() => writeFileAtomic(blocked, 'data'), new RegExp(`could not write ${blocked}`));
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['a.json', 'blocked']);
+});
+
+test('experiment names are validated', async () => {
+  await assert.rejects(cachedRun('../escape', {}, () => 1, { root: tempDir() }), /experiment name "..\/escape" is not valid/);
+});

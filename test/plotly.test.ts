@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { figureHtml, scriptJson, writeFigureHtml, plotlyLibraryPath } from '../lib/viz/plotly';
+import { tableHtml } from '../lib/viz/table';
+import { tempDir } from './helpers';
+
+test('figure JSON turns typed arrays into arrays, NaN into null, and cannot close the script tag', () => {
+  const json = scriptJson({ y: new Float32Array([1, 2.5]), z: [NaN, Infinity], name: '</script><b>' });
+  assert.deepEqual(JSON.parse(json), { y: [1, 2.5], z: [null, null], name: '</script><b>' });
+  assert.ok(!json.includes('</script'));
+});
+
+test('a figure fragment references no remote script and inlines plotly.js only when asked', () => {
+  const fig = { data: [{ x: [1, 2], y: [3, 4], type: 'scatter' }], layout: { height: 300 } };
+  const small = figureHtml(fig);
+  const big = figureHtml(fig, { includeLibrary: true });
+  assert.ok(small.length < 2000);
+  assert.ok(big.length > fs.statSync(plotlyLibraryPath()).size);
+  assert.doesNotMatch(big, /<script[^>]*src=/);
+  assert.match(small, /Plotly\.newPlot/);
+  assert.match(small, /height:300px/);
+});
+
+test('a standalone figure file is complete offline HTML with plotly.js inlined once', () => {
+  const file = path.join(tempDir(), 'fig.html');
+  writeFigureHtml([{ data: [{ y: [1, 2] }] }, { data: [{ y: [3, 1] }] }], file, 'Two & <figures>');
+  const html = fs.readFileSync(file, 'utf8');
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.match(html, /<title>Two &amp; &lt;figures&gt;<\/title>/);
+  assert.equal(html.match(/Plotly\.newPlot\(/g)?.length, 2);
+  assert.equal(html.split('window.define=undefined').length - 1, 1, 'library inlined exactly once');
+});
+
+test('tables escape their cells and format numbers', () => {
+  const html = tableHtml([{ model: '<b>', acc: 0.912345, n: 3 }, { model: 'x', extra: true }], { digits: 2 });
+  assert.match(html, /<td>&lt;b&gt;<\/td><td>0\.91<\/td><td>3<\/td><td><\/td>/);
+  assert.match(html, /<th>extra<\/th>/);
+});
