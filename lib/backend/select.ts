@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
 import { inNotebook } from '../viz/notebook';
+import { configureWasm } from './wasm-3d';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -90,8 +91,6 @@ async function useBackend(name: BackendName): Promise<void> {
 }
 
 async function initWasm(threads: number): Promise<{ threads: number; fast: boolean }> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { configureWasm } = require('./wasm-3d') as typeof import('./wasm-3d');
   return configureWasm(threads, useBackend);
 }
 

@@ -1,0 +1,620 @@
+/**
+ * Fast, correct 3D kernels for tfjs's wasm backend.
+ *
+ * As shipped (tfjs 4.22), the wasm backend runs Conv3D as naive loops (~1 GFLOP/s) and its Conv3DBackpropInputV2
+ * returns wrong values. These replacements are registered under the same kernel names, so tf.conv3d, tf.grad and
+ * tf.layers use them without any change to their code.
+ *
+ * - Conv3D (stride 1, dilation 1), "depth stack": S[n*Do+d, h, w, s*C+c] = x[n, d+s-front, h, w, c] (zero outside),
+ *   then ONE XNNPACK conv2d of S with the filter laid out as [kH, kW, kD*C, F] and explicit H/W padding.
+ * - Conv3DBackpropInputV2 (stride 1): the same routine on dy with the filter flipped in all three spatial axes,
+ *   in/out channels swapped, and the complementary padding (kD-1-front, kD-1-back, ...). Strided cases use a
+ *   direct (slow, correct) loop: the shipped kernel is never used.
+ * - Conv3DBackpropFilterV2 (stride 1): a transposed im2col A[kD*kH*kW*C, M] built in chunks of M, times dy[M, F]
+ *   with the backend's matMul, accumulated in float64.
+ * - MaxPool3D / MaxPool3DGrad: direct loops; ties go to the last maximum in window order (d, h, w), exactly as
+ *   tfjs's cpu backend does, so gradients (and LRP's winner-take-all) agree across backends.
+ * - Sum / Mean over one contiguous block of axes (bias gradients, global average pooling): a column sum with a
+ *   float64 accumulator instead of a full transpose.
+ * Anything else (other strides, dilations, dtypes) falls back to the shipped kernel, whose forward passes are correct.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type TensorInfo = tf.TensorInfo;
+type Shape5 = [number, number, number, number, number];
+
+interface DataEntry {
+  id: number;
+  memoryOffset: number;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array; tfjs: { disposeData(id: number): void } };
+  dataIdMap: { get(dataId: object): DataEntry | undefined; delete(dataId: object): void };
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
+type Kernel = (args: KernelArgs) => TensorInfo;
+
+/** Largest temporary buffer (float32 elements) a kernel allocates at once: 64 Mi elements = 256 MB. */
+const CHUNK_ELEMENTS = 64 * 1024 * 1024;
+
+export const REPLACED_KERNELS = [
+  'Conv3D',
+  'Conv3DBackpropInputV2',
+  'Conv3DBackpropFilterV2',
+  'MaxPool3D',
+  'MaxPool3DGrad',
+  'Sum',
+  'Mean',
+] as const;
+
+const originals = new Map<string, tf.KernelConfig>();
+const replacements = new Map<string, tf.KernelConfig>();
+let active: 'fast' | 'stock' | 'none' = 'none';
+
+/** Calls counted per kernel and path ('fast', 'fallback'), for tests and profiling. */
+export const kernelCalls: Record<string, number> = {};
+function count(key: string): void {
+  kernelCalls[key] = (kernelCalls[key] ?? 0) + 1;
+}
+
+// ---------------------------------------------------------------- heap helpers
+
+function f32(backend: WasmBackend, t: TensorInfo): Float32Array {
+  // A fresh view every time: any allocation may grow (and so detach) the wasm memory.
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+function alloc(backend: WasmBackend, shape: number[]): TensorInfo {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const t = backend.makeOutput(shape, 'float32');
+  if (size > 0 && backend.dataIdMap.get(t.dataId)?.memoryOffset === 0) {
+    backend.dataIdMap.delete(t.dataId);
+    throw new Error(
+      `wasm heap exhausted allocating ${((size * 4) / 2 ** 20).toFixed(0)} MB for a tensor of shape [${shape}] ` +
+        '(the wasm heap is capped at 4 GB): use a smaller batch size',
+    );
+  }
+  return t;
+}
+
+function free(backend: WasmBackend, t: TensorInfo): void {
+  backend.disposeData(t.dataId);
+}
+
+/** A tensor viewing `shape` elements of `base` from element `offset` on (no copy). Release with dropView. */
+function view(backend: WasmBackend, base: TensorInfo, offset: number, shape: number[]): TensorInfo {
+  const entry = backend.dataIdMap.get(base.dataId)!;
+  return backend.makeOutput(shape, 'float32', entry.memoryOffset + 4 * offset);
+}
+
+/** Forget a view without freeing the memory it points into (which belongs to its base tensor). */
+function dropView(backend: WasmBackend, v: TensorInfo): void {
+  const entry = backend.dataIdMap.get(v.dataId);
+  if (entry) {
+    backend.wasm.tfjs.disposeData(entry.id);
+    backend.dataIdMap.delete(v.dataId);
+  }
+}
+
+function kernel(name: string): Kernel {
+  const k = tf.getKernel(name, 'wasm');
+  if (!k) throw new Error(`the wasm backend has no ${name} kernel`);
+  return k.kernelFunc as unknown as Kernel;
+}
+
+function fallback(name: string, args: KernelArgs): TensorInfo {
+  count(`${name}:fallback`);
+  return (originals.get(name)!.kernelFunc as unknown as Kernel)(args);
+}
+
+function triple(v: number | number[] | undefined, def = 1): [number, number, number] {
+  if (v === undefined) return [def, def, def];
+  if (typeof v === 'number') return [v, v, v];
+  return [v[0], v[1], v[2]];
+}
+
+const isOnes = (v: [number, number, number]) => v[0] === 1 && v[1] === 1 && v[2] === 1;
+
+interface Pads {
+  front: number;
+  back: number;
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+// ---------------------------------------------------------------- convolution core
+
+/**
+ * Stride-1 3D correlation of x [N, D, H, W, C] with a filter already laid out as w2 [kH, kW, kD*C, F], with the given
+ * padding. Returns [N, Do, Ho, Wo, F].
+ */
+function conv3dStride1(backend: WasmBackend, x: TensorInfo, w2: TensorInfo, kD: number, p: Pads): TensorInfo {
+  const [N, D, H, W, C] = x.shape as Shape5;
+  const [kH, kW, , F] = w2.shape;
+  const Do = D + p.front + p.back - kD + 1;
+  const Ho = H + p.top + p.bottom - kH + 1;
+  const Wo = W + p.left + p.right - kW + 1;
+  const KC = kD * C;
+  const HW = H * W;
+  const rowElems = HW * KC;
+  const totalRows = N * Do;
+  const rowsPerChunk = Math.max(1, Math.min(totalRows, Math.floor(CHUNK_ELEMENTS / rowElems)));
+  const conv2d = kernel('Conv2D');
+  const attrs = {
+    strides: [1, 1],
+    pad: [
+      [0, 0],
+      [p.top, p.bottom],
+      [p.left, p.right],
+      [0, 0],
+    ],
+    dataFormat: 'NHWC',
+    dilations: [1, 1],
+  };
+
+  const fillStack = (S: TensorInfo, r0: number, rows: number) => {
+    const xs = f32(backend, x);
+    const s = f32(backend, S);
+    const HWC = HW * C;
+    for (let r = 0; r < rows; r++) {
+      const row = r0 + r;
+      const n = Math.floor(row / Do);
+      const od = row - n * Do;
+      const sBase = r * rowElems;
+      for (let k = 0; k < kD; k++) {
+        const id = od + k - p.front;
+        const kOff = sBase + k * C;
+        if (id < 0 || id >= D) {
+          for (let hw = 0; hw < HW; hw++) {
+            const o = kOff + hw * KC;
+            for (let c = 0; c < C; c++) s[o + c] = 0;
+          }
+        } else if (C === 1) {
+          const xBase = (n * D + id) * HW;
+          for (let hw = 0; hw < HW; hw++) s[kOff + hw * KC] = xs[xBase + hw];
+        } else {
+          const xBase = (n * D + id) * HWC;
+          for (let hw = 0; hw < HW; hw++) {
+            const o = kOff + hw * KC;
+            const i = xBase + hw * C;
+            for (let c = 0; c < C; c++) s[o + c] = xs[i + c];
+          }
+        }
+      }
+    }
+  };
+
+  if (rowsPerChunk >= totalRows) {
+    const S = alloc(backend, [totalRows, H, W, KC]);
+    fillStack(S, 0, totalRows);
+    const y = conv2d({ inputs: { x: S, filter: w2 }, backend, attrs });
+    free(backend, S);
+    // Same memory layout: [N*Do, Ho, Wo, F] is [N, Do, Ho, Wo, F].
+    return { dataId: y.dataId, shape: [N, Do, Ho, Wo, F], dtype: 'float32' };
+  }
+  const out = alloc(backend, [N, Do, Ho, Wo, F]);
+  const S = alloc(backend, [rowsPerChunk, H, W, KC]);
+  const outRow = Ho * Wo * F;
+  try {
+    for (let r0 = 0; r0 < totalRows; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, totalRows - r0);
+      const Sv = rows === rowsPerChunk ? S : view(backend, S, 0, [rows, H, W, KC]);
+      fillStack(Sv, r0, rows);
+      const y = conv2d({ inputs: { x: Sv, filter: w2 }, backend, attrs });
+      f32(backend, out).set(f32(backend, y), r0 * outRow);
+      free(backend, y);
+      if (Sv !== S) dropView(backend, Sv);
+    }
+  } finally {
+    free(backend, S);
+  }
+  return out;
+}
+
+/** Filter [kD, kH, kW, C, F] as [kH, kW, kD*C, F] for the depth stack. */
+function forwardFilter(backend: WasmBackend, filter: TensorInfo): TensorInfo {
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  const out = alloc(backend, [kH, kW, kD * C, F]);
+  const w = f32(backend, filter);
+  const o = f32(backend, out);
+  for (let s = 0; s < kD; s++)
+    for (let h = 0; h < kH; h++)
+      for (let x = 0; x < kW; x++)
+        for (let c = 0; c < C; c++) {
+          const src = (((s * kH + h) * kW + x) * C + c) * F;
+          const dst = ((h * kW + x) * kD * C + s * C + c) * F;
+          for (let f = 0; f < F; f++) o[dst + f] = w[src + f];
+        }
+  return out;
+}
+
+/** Filter [kD, kH, kW, C, F] flipped in space with channels swapped, as [kH, kW, kD*F, C] (input gradient). */
+function flippedFilter(backend: WasmBackend, filter: TensorInfo): TensorInfo {
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  const out = alloc(backend, [kH, kW, kD * F, C]);
+  const w = f32(backend, filter);
+  const o = f32(backend, out);
+  for (let s = 0; s < kD; s++)
+    for (let h = 0; h < kH; h++)
+      for (let x = 0; x < kW; x++) {
+        const srcBase = (((kD - 1 - s) * kH + (kH - 1 - h)) * kW + (kW - 1 - x)) * C * F;
+        const dstBase = (h * kW + x) * kD * F * C + s * F * C;
+        for (let f = 0; f < F; f++) for (let c = 0; c < C; c++) o[dstBase + f * C + c] = w[srcBase + c * F + f];
+      }
+  return out;
+}
+
+// ---------------------------------------------------------------- kernels
+
+function conv3dKernel(args: KernelArgs): TensorInfo {
+  const { x, filter } = args.inputs;
+  const strides = triple(args.attrs.strides as number[]);
+  const dilations = triple(args.attrs.dilations as number[]);
+  if (!isOnes(strides) || !isOnes(dilations) || x.dtype !== 'float32' || args.attrs.dataFormat === 'NCDHW') {
+    return fallback('Conv3D', args);
+  }
+  count('Conv3D:fast');
+  const info = tf.backend_util.computeConv3DInfo(
+    x.shape as Shape5,
+    filter.shape as Shape5,
+    strides,
+    dilations,
+    args.attrs.pad as 'same' | 'valid',
+  );
+  const w2 = forwardFilter(args.backend, filter);
+  try {
+    return conv3dStride1(args.backend, x, w2, info.filterDepth, info.padInfo);
+  } finally {
+    free(args.backend, w2);
+  }
+}
+
+function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
+  const { dy, filter } = args.inputs;
+  const strides = triple(args.attrs.strides as number[]);
+  const inputShape = args.attrs.inputShape as Shape5;
+  const info = tf.backend_util.computeConv3DInfo(inputShape, filter.shape as Shape5, strides, 1, args.attrs.pad as 'same' | 'valid');
+  if (!isOnes(strides)) {
+    count('Conv3DBackpropInputV2:direct');
+    return directBackpropInput(args.backend, dy, filter, info);
+  }
+  count('Conv3DBackpropInputV2:fast');
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, padInfo: p } = info;
+  const pads: Pads = {
+    front: kD - 1 - p.front,
+    back: kD - 1 - p.back,
+    top: kH - 1 - p.top,
+    bottom: kH - 1 - p.bottom,
+    left: kW - 1 - p.left,
+    right: kW - 1 - p.right,
+  };
+  const w2 = flippedFilter(args.backend, filter);
+  try {
+    return conv3dStride1(args.backend, dy, w2, kD, pads);
+  } finally {
+    free(args.backend, w2);
+  }
+}
+
+/** Input gradient for any stride by direct accumulation (slow, correct). */
+function directBackpropInput(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo, F] = info.outShape;
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
+  const { front, top, left } = info.padInfo;
+  const out = alloc(backend, [N, D, H, W, C]);
+  const dx = f32(backend, out);
+  dx.fill(0);
+  const g = f32(backend, dy);
+  const w = f32(backend, filter);
+  for (let n = 0; n < N; n++)
+    for (let od = 0; od < Do; od++)
+      for (let oh = 0; oh < Ho; oh++)
+        for (let ow = 0; ow < Wo; ow++) {
+          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * F;
+          for (let a = 0; a < kD; a++) {
+            const id = od * sd + a - front;
+            if (id < 0 || id >= D) continue;
+            for (let b = 0; b < kH; b++) {
+              const ih = oh * sh + b - top;
+              if (ih < 0 || ih >= H) continue;
+              for (let e = 0; e < kW; e++) {
+                const iw = ow * sw + e - left;
+                if (iw < 0 || iw >= W) continue;
+                const xBase = (((n * D + id) * H + ih) * W + iw) * C;
+                const wBase = ((a * kH + b) * kW + e) * C * F;
+                for (let c = 0; c < C; c++) {
+                  let acc = 0;
+                  for (let f = 0; f < F; f++) acc += w[wBase + c * F + f] * g[gBase + f];
+                  dx[xBase + c] += acc;
+                }
+              }
+            }
+          }
+        }
+  return out;
+}
+
+function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
+  const { x, dy } = args.inputs;
+  const strides = triple(args.attrs.strides as number[]);
+  if (!isOnes(strides) || x.dtype !== 'float32') return fallback('Conv3DBackpropFilterV2', args);
+  count('Conv3DBackpropFilterV2:fast');
+  const backend = args.backend;
+  const filterShape = args.attrs.filterShape as Shape5;
+  const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filterShape, strides, 1, args.attrs.pad as 'same' | 'valid');
+  const [N, D, H, W, C] = x.shape as Shape5;
+  const [, Do, Ho, Wo, F] = info.outShape;
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
+  const { front, top, left } = info.padInfo;
+  const K = kD * kH * kW * C;
+  const plane = Ho * Wo;
+  const totalRows = N * Do;
+  const rowsPerChunk = Math.max(1, Math.min(totalRows, Math.floor(CHUNK_ELEMENTS / (K * plane))));
+  const matMul = kernel('BatchMatMul');
+  const acc = new Float64Array(K * F);
+  const A = alloc(backend, [1, K, rowsPerChunk * plane]);
+  try {
+    for (let r0 = 0; r0 < totalRows; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, totalRows - r0);
+      const Mc = rows * plane;
+      const Av = rows === rowsPerChunk ? A : view(backend, A, 0, [1, K, Mc]);
+      const a = f32(backend, Av);
+      const xs = f32(backend, x);
+      for (let s = 0; s < kD; s++)
+        for (let hh = 0; hh < kH; hh++)
+          for (let ww = 0; ww < kW; ww++)
+            for (let c = 0; c < C; c++) {
+              const kBase = ((((s * kH + hh) * kW + ww) * C + c) * Mc) | 0;
+              for (let r = 0; r < rows; r++) {
+                const row = r0 + r;
+                const n = Math.floor(row / Do);
+                const id = row - n * Do + s - front;
+                const rBase = kBase + r * plane;
+                if (id < 0 || id >= D) {
+                  a.fill(0, rBase, rBase + plane);
+                  continue;
+                }
+                const sliceBase = (n * D + id) * H;
+                for (let oh = 0; oh < Ho; oh++) {
+                  const ih = oh + hh - top;
+                  const oBase = rBase + oh * Wo;
+                  if (ih < 0 || ih >= H) {
+                    a.fill(0, oBase, oBase + Wo);
+                    continue;
+                  }
+                  const xRow = (sliceBase + ih) * W;
+                  for (let ow = 0; ow < Wo; ow++) {
+                    const iw = ow + ww - left;
+                    a[oBase + ow] = iw >= 0 && iw < W ? xs[(xRow + iw) * C + c] : 0;
+                  }
+                }
+              }
+            }
+      const dyView = view(backend, dy, r0 * plane * F, [1, Mc, F]);
+      const part = matMul({ inputs: { a: Av, b: dyView }, backend, attrs: { transposeA: false, transposeB: false } });
+      const p = f32(backend, part);
+      for (let i = 0; i < acc.length; i++) acc[i] += p[i];
+      free(backend, part);
+      dropView(backend, dyView);
+      if (Av !== A) dropView(backend, Av);
+    }
+  } finally {
+    free(backend, A);
+  }
+  const out = alloc(backend, filterShape);
+  f32(backend, out).set(acc);
+  return out;
+}
+
+function poolInfo(args: KernelArgs, shape: Shape5): tf.backend_util.Conv3DInfo {
+  return tf.backend_util.computePool3DInfo(
+    shape,
+    args.attrs.filterSize as number | [number, number, number],
+    args.attrs.strides as number | [number, number, number],
+    1,
+    args.attrs.pad as 'same' | 'valid' | number,
+    args.attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+}
+
+function maxPool3dKernel(args: KernelArgs): TensorInfo {
+  const { x } = args.inputs;
+  if (x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
+    return fallback('MaxPool3D', args);
+  }
+  count('MaxPool3D:fast');
+  const backend = args.backend;
+  const info = poolInfo(args, x.shape as Shape5);
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  const out = alloc(backend, info.outShape);
+  const xs = f32(backend, x);
+  const o = f32(backend, out);
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
+  const { front, top, left } = info.padInfo;
+  for (let n = 0; n < N; n++)
+    for (let od = 0; od < Do; od++)
+      for (let oh = 0; oh < Ho; oh++)
+        for (let ow = 0; ow < Wo; ow++) {
+          const oBase = (((n * Do + od) * Ho + oh) * Wo + ow) * C;
+          for (let c = 0; c < C; c++) o[oBase + c] = -Infinity;
+          for (let a = 0; a < kD; a++) {
+            const id = od * sd + a - front;
+            if (id < 0 || id >= D) continue;
+            for (let b = 0; b < kH; b++) {
+              const ih = oh * sh + b - top;
+              if (ih < 0 || ih >= H) continue;
+              for (let e = 0; e < kW; e++) {
+                const iw = ow * sw + e - left;
+                if (iw < 0 || iw >= W) continue;
+                const iBase = (((n * D + id) * H + ih) * W + iw) * C;
+                for (let c = 0; c < C; c++) {
+                  const v = xs[iBase + c];
+                  if (v >= o[oBase + c]) o[oBase + c] = v;
+                }
+              }
+            }
+          }
+        }
+  return out;
+}
+
+function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
+  const { dy, input } = args.inputs;
+  if (input.dtype !== 'float32') return fallback('MaxPool3DGrad', args);
+  count('MaxPool3DGrad:fast');
+  const backend = args.backend;
+  const info = poolInfo(args, input.shape as Shape5);
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  const out = alloc(backend, info.inShape);
+  const dx = f32(backend, out);
+  dx.fill(0);
+  const xs = f32(backend, input);
+  const g = f32(backend, dy);
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
+  const { front, top, left } = info.padInfo;
+  const best = new Float32Array(C);
+  const where = new Int32Array(C);
+  for (let n = 0; n < N; n++)
+    for (let od = 0; od < Do; od++)
+      for (let oh = 0; oh < Ho; oh++)
+        for (let ow = 0; ow < Wo; ow++) {
+          best.fill(-Infinity);
+          where.fill(-1);
+          for (let a = 0; a < kD; a++) {
+            const id = od * sd + a - front;
+            if (id < 0 || id >= D) continue;
+            for (let b = 0; b < kH; b++) {
+              const ih = oh * sh + b - top;
+              if (ih < 0 || ih >= H) continue;
+              for (let e = 0; e < kW; e++) {
+                const iw = ow * sw + e - left;
+                if (iw < 0 || iw >= W) continue;
+                const iBase = (((n * D + id) * H + ih) * W + iw) * C;
+                for (let c = 0; c < C; c++) {
+                  const v = xs[iBase + c];
+                  if (v >= best[c]) {
+                    best[c] = v;
+                    where[c] = iBase + c;
+                  }
+                }
+              }
+            }
+          }
+          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * C;
+          for (let c = 0; c < C; c++) if (where[c] >= 0) dx[where[c]] += g[gBase + c];
+        }
+  return out;
+}
+
+/** Sum or mean over one contiguous block of axes, as out[o, i] = sum_m x[o, m, i] (float64 accumulation). */
+function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
+  const { x } = args.inputs;
+  const rank = x.shape.length;
+  if (x.dtype !== 'float32' || rank === 0) return fallback(name, args);
+  const axes = tf.util.parseAxisParam(args.attrs.axis as number | number[], x.shape).slice().sort((a, b) => a - b);
+  if (axes.length === 0 || axes.some((a, i) => a !== axes[0] + i)) return fallback(name, args);
+  count(`${name}:fast`);
+  const backend = args.backend;
+  const first = axes[0];
+  const last = axes[axes.length - 1];
+  const outer = x.shape.slice(0, first).reduce((a, b) => a * b, 1);
+  const mid = x.shape.slice(first, last + 1).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(last + 1).reduce((a, b) => a * b, 1);
+  const outShape = args.attrs.keepDims
+    ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
+    : x.shape.filter((_, i) => i < first || i > last);
+  const out = alloc(backend, outShape);
+  const xs = f32(backend, x);
+  const o = f32(backend, out);
+  const scale = name === 'Mean' ? 1 / mid : 1;
+  if (inner === 1) {
+    for (let q = 0; q < outer; q++) {
+      let s = 0;
+      const base = q * mid;
+      for (let m = 0; m < mid; m++) s += xs[base + m];
+      o[q] = name === 'Mean' ? s / mid : s;
+    }
+  } else {
+    const acc = new Float64Array(inner);
+    for (let q = 0; q < outer; q++) {
+      acc.fill(0);
+      for (let m = 0; m < mid; m++) {
+        const base = (q * mid + m) * inner;
+        for (let i = 0; i < inner; i++) acc[i] += xs[base + i];
+      }
+      const oBase = q * inner;
+      for (let i = 0; i < inner; i++) o[oBase + i] = scale === 1 ? acc[i] : acc[i] / mid;
+    }
+  }
+  return out;
+}
+
+const IMPLEMENTATIONS: Record<(typeof REPLACED_KERNELS)[number], Kernel> = {
+  Conv3D: conv3dKernel,
+  Conv3DBackpropInputV2: conv3dBackpropInputKernel,
+  Conv3DBackpropFilterV2: conv3dBackpropFilterKernel,
+  MaxPool3D: maxPool3dKernel,
+  MaxPool3DGrad: maxPool3dGradKernel,
+  Sum: (args) => contiguousReduce('Sum', args),
+  Mean: (args) => contiguousReduce('Mean', args),
+};
+
+function swapIn(configs: Map<string, tf.KernelConfig>): void {
+  for (const [name, config] of configs) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(config);
+  }
+}
+
+/**
+ * Register xai3d's kernels for the wasm backend in place of the shipped ones. Call before the wasm backend
+ * initialises (their setup functions are the shipped kernels' ones, which the fallbacks need).
+ */
+export function installFast3dKernels(): void {
+  if (active !== 'none') {
+    if (active === 'stock') swapIn(replacements);
+    active = 'fast';
+    return;
+  }
+  for (const name of REPLACED_KERNELS) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`tfjs-backend-wasm has no ${name} kernel to replace (is it version 4.22.0?)`);
+    originals.set(name, orig);
+    replacements.set(name, {
+      kernelName: name,
+      backendName: 'wasm',
+      setupFunc: orig.setupFunc,
+      disposeFunc: orig.disposeFunc,
+      kernelFunc: IMPLEMENTATIONS[name] as unknown as tf.KernelFunc,
+    });
+  }
+  swapIn(replacements);
+  active = 'fast';
+}
+
+/**
+ * Switch between xai3d's kernels ('fast') and the shipped ones ('stock') at run time. For benchmarks only: the
+ * shipped Conv3DBackpropInputV2 is wrong.
+ */
+export function useKernels(which: 'fast' | 'stock'): void {
+  if (active === 'none') throw new Error('installFast3dKernels() has not been called');
+  if (which === active) return;
+  swapIn(which === 'fast' ? replacements : originals);
+  active = which;
+}
+
+/** Which kernels are registered now ('none' before installation). */
+export function activeKernels(): 'fast' | 'stock' | 'none' {
+  return active;
+}
