@@ -8,6 +8,7 @@ TESTS=(
   test/backend-select.test.ts
   test/cache.test.ts
   test/plotly.test.ts
+  test/kernels3d.test.ts
   test/notebooks.test.ts
 )
 

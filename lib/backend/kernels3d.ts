@@ -11,7 +11,8 @@
  *   in/out channels swapped, and the complementary padding (kD-1-front, kD-1-back, ...). Strided cases use a
  *   direct (slow, correct) loop: the shipped kernel is never used.
  * - Conv3DBackpropFilterV2 (stride 1): a transposed im2col A[kD*kH*kW*C, M] built in chunks of M, times dy[M, F]
- *   with the backend's matMul, accumulated in float64.
+ *   with the backend's matMul, accumulated in float64. Strided cases: direct accumulation (the shipped kernel is
+ *   wrong for strided 'same' convolutions).
  * - MaxPool3D / MaxPool3DGrad: direct loops; ties go to the last maximum in window order (d, h, w), exactly as
  *   tfjs's cpu backend does, so gradients (and LRP's winner-take-all) agree across backends.
  * - Sum / Mean over one contiguous block of axes (bias gradients, global average pooling): a column sum with a
@@ -346,11 +347,16 @@ function directBackpropInput(backend: WasmBackend, dy: TensorInfo, filter: Tenso
 function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs;
   const strides = triple(args.attrs.strides as number[]);
-  if (!isOnes(strides) || x.dtype !== 'float32') return fallback('Conv3DBackpropFilterV2', args);
-  count('Conv3DBackpropFilterV2:fast');
+  if (x.dtype !== 'float32') return fallback('Conv3DBackpropFilterV2', args);
   const backend = args.backend;
   const filterShape = args.attrs.filterShape as Shape5;
   const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filterShape, strides, 1, args.attrs.pad as 'same' | 'valid');
+  if (!isOnes(strides)) {
+    // The shipped kernel is wrong for strided 'same' convolutions too: accumulate directly (slow, correct).
+    count('Conv3DBackpropFilterV2:direct');
+    return directBackpropFilter(backend, x, dy, info);
+  }
+  count('Conv3DBackpropFilterV2:fast');
   const [N, D, H, W, C] = x.shape as Shape5;
   const [, Do, Ho, Wo, F] = info.outShape;
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
@@ -411,6 +417,45 @@ function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
     free(backend, A);
   }
   const out = alloc(backend, filterShape);
+  f32(backend, out).set(acc);
+  return out;
+}
+
+/** Filter gradient for any stride by direct accumulation (slow, correct), float64 accumulators. */
+function directBackpropFilter(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo, F] = info.outShape;
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
+  const { front, top, left } = info.padInfo;
+  const acc = new Float64Array(kD * kH * kW * C * F);
+  const xs = f32(backend, x);
+  const g = f32(backend, dy);
+  for (let n = 0; n < N; n++)
+    for (let od = 0; od < Do; od++)
+      for (let oh = 0; oh < Ho; oh++)
+        for (let ow = 0; ow < Wo; ow++) {
+          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * F;
+          for (let a = 0; a < kD; a++) {
+            const id = od * sd + a - front;
+            if (id < 0 || id >= D) continue;
+            for (let b = 0; b < kH; b++) {
+              const ih = oh * sh + b - top;
+              if (ih < 0 || ih >= H) continue;
+              for (let e = 0; e < kW; e++) {
+                const iw = ow * sw + e - left;
+                if (iw < 0 || iw >= W) continue;
+                const xBase = (((n * D + id) * H + ih) * W + iw) * C;
+                const wBase = ((a * kH + b) * kW + e) * C * F;
+                for (let c = 0; c < C; c++) {
+                  const v = xs[xBase + c];
+                  const o = wBase + c * F;
+                  for (let f = 0; f < F; f++) acc[o + f] += v * g[gBase + f];
+                }
+              }
+            }
+          }
+        }
+  const out = alloc(backend, info.filterShape);
   f32(backend, out).set(acc);
   return out;
 }

@@ -1,0 +1,230 @@
+/**
+ * xai3d's wasm kernels against tfjs's pure-JS cpu backend (the reference): Conv3D forward, input gradient and filter
+ * gradient on many shapes, strided fallbacks, 3D max pooling with ties, reductions, a few training steps, and the
+ * GlobalAveragePooling3D layer.
+ */
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { initBackend } from '../lib/backend/select';
+import { kernelCalls } from '../lib/backend/kernels3d';
+import { GlobalAveragePooling3D, globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
+import { loadModel, saveModel } from '../lib/io/model-files';
+import { runTsx, tempDir } from './helpers';
+
+process.env.XAI3D_QUIET = '1';
+
+before(async () => {
+  const info = await initBackend({ backend: 'wasm' });
+  assert.equal(info.fast3dKernels, true);
+});
+
+/** Run fn on the cpu backend, return to wasm. */
+async function onCpu<T>(fn: () => T): Promise<T> {
+  await tf.setBackend('cpu');
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+/** max |a - b| / max |b| (0 when both are zero). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Number.isFinite(a[i]), `non-finite value at ${i}`);
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+type Pad = 'same' | 'valid';
+type Case = { x: [number, number, number, number, number]; k: [number, number, number]; f: number; pad: Pad; stride?: number };
+
+/** Forward, input gradient and filter gradient of sum(conv3d(x, w) * r) as plain arrays. */
+function convAndGrads(xT: tf.Tensor5D, wT: tf.Tensor5D, pad: Pad, stride: number, seed: number): Float32Array[] {
+  return tf.tidy(() => {
+    const y = tf.conv3d(xT, wT, stride, pad);
+    const r = tf.randomNormal(y.shape, 0, 1, 'float32', seed);
+    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv3d(a as tf.Tensor5D, b as tf.Tensor5D, stride, pad).mul(r).sum())([xT, wT]);
+    return [y, gx, gw].map((t) => t.dataSync() as Float32Array).map((a) => a.slice());
+  });
+}
+
+const CASES: Case[] = [
+  { x: [1, 5, 6, 7, 1], k: [3, 3, 3], f: 4, pad: 'same' },
+  { x: [2, 5, 6, 7, 3], k: [3, 3, 3], f: 5, pad: 'same' },
+  { x: [3, 4, 5, 6, 4], k: [3, 3, 3], f: 2, pad: 'valid' },
+  { x: [1, 7, 5, 9, 1], k: [2, 2, 2], f: 3, pad: 'same' },
+  { x: [2, 6, 7, 5, 3], k: [2, 2, 2], f: 4, pad: 'valid' },
+  { x: [2, 5, 5, 5, 3], k: [1, 1, 1], f: 6, pad: 'same' },
+  { x: [1, 3, 7, 6, 1], k: [1, 1, 1], f: 1, pad: 'valid' },
+  { x: [2, 9, 9, 9, 1], k: [3, 3, 3], f: 8, pad: 'same' },
+  { x: [4, 4, 4, 4, 8], k: [3, 3, 3], f: 16, pad: 'same' },
+  { x: [1, 6, 5, 7, 5], k: [3, 2, 1], f: 3, pad: 'same' },
+  { x: [2, 7, 6, 5, 2], k: [1, 3, 2], f: 3, pad: 'valid' },
+  { x: [1, 11, 10, 13, 1], k: [3, 3, 3], f: 2, pad: 'valid' },
+];
+
+test('Conv3D forward, input gradient and filter gradient match the cpu backend (rel. error <= 1e-5)', async () => {
+  for (const [i, c] of CASES.entries()) {
+    const x = tf.randomNormal(c.x, 0, 1, 'float32', 10 + i) as tf.Tensor5D;
+    const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
+    const before = { ...kernelCalls };
+    const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
+    assert.ok((kernelCalls['Conv3D:fast'] ?? 0) > (before['Conv3D:fast'] ?? 0), 'fast forward kernel used');
+    assert.ok((kernelCalls['Conv3DBackpropInputV2:fast'] ?? 0) > (before['Conv3DBackpropInputV2:fast'] ?? 0));
+    assert.ok((kernelCalls['Conv3DBackpropFilterV2:fast'] ?? 0) > (before['Conv3DBackpropFilterV2:fast'] ?? 0));
+    const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));
+    ['forward', 'input gradient', 'filter gradient'].forEach((what, j) => {
+      const e = relErr(got[j], want[j]);
+      assert.ok(e <= 1e-5, `${JSON.stringify(c)} ${what}: relative error ${e}`);
+    });
+    tf.dispose([x, w]);
+  }
+});
+
+test('strided Conv3D: forward falls back to the shipped kernel, the gradients never use the shipped ones', async () => {
+  const x = tf.randomNormal([2, 7, 6, 8, 2], 0, 1, 'float32', 7) as tf.Tensor5D;
+  const w = tf.randomNormal([3, 3, 3, 2, 3], 0, 1, 'float32', 8) as tf.Tensor5D;
+  for (const pad of ['same', 'valid'] as const) {
+    const before = { ...kernelCalls };
+    const got = convAndGrads(x, w, pad, 2, 9);
+    assert.ok((kernelCalls['Conv3D:fallback'] ?? 0) > (before['Conv3D:fallback'] ?? 0));
+    assert.ok((kernelCalls['Conv3DBackpropInputV2:direct'] ?? 0) > (before['Conv3DBackpropInputV2:direct'] ?? 0));
+    assert.ok((kernelCalls['Conv3DBackpropFilterV2:direct'] ?? 0) > (before['Conv3DBackpropFilterV2:direct'] ?? 0));
+    const want = await onCpu(() => convAndGrads(x, w, pad, 2, 9));
+    for (let j = 0; j < 3; j++) assert.ok(relErr(got[j], want[j]) <= 1e-5, `stride 2 ${pad} output ${j}`);
+  }
+});
+
+test('MaxPool3D and its gradient match the cpu backend, ties included', async () => {
+  // Small integers make ties frequent: the gradient must go to the same (last) maximum as on the cpu backend.
+  const shapes: [number, number, number, number, number][] = [[2, 4, 6, 8, 3], [1, 5, 7, 6, 1], [3, 8, 8, 8, 2]];
+  const configs: [number, number, Pad][] = [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'valid']];
+  for (const s of shapes) {
+    const x = tf.randomUniform(s, 0, 4, 'int32', 3).cast('float32') as tf.Tensor5D;
+    for (const [k, st, pad] of configs) {
+      const run = () =>
+        tf.tidy(() => {
+          const y = tf.maxPool3d(x, k, st, pad);
+          const r = tf.randomNormal(y.shape, 0, 1, 'float32', 4);
+          const g = tf.grad((a: tf.Tensor) => tf.maxPool3d(a as tf.Tensor5D, k, st, pad).mul(r).sum())(x);
+          return [y.dataSync().slice(), g.dataSync().slice()];
+        });
+      const got = run();
+      const want = await onCpu(run);
+      assert.deepEqual(got[0], want[0], `forward ${s} k${k} s${st} ${pad}`);
+      assert.ok(relErr(got[1], want[1]) <= 1e-6, `gradient ${s} k${k} s${st} ${pad}`);
+    }
+  }
+  assert.ok((kernelCalls['MaxPool3D:fast'] ?? 0) > 0 && (kernelCalls['MaxPool3DGrad:fast'] ?? 0) > 0);
+});
+
+test('Sum and Mean over contiguous axes use the column-sum kernel and match the cpu backend', async () => {
+  const x = tf.randomNormal([3, 4, 5, 6, 7], 0, 1, 'float32', 5);
+  const axesList: number[][] = [[0], [0, 1, 2, 3], [1, 2, 3], [4], [2, 3], [0, 1, 2, 3, 4], [1, 3]];
+  for (const axes of axesList) {
+    for (const keep of [false, true]) {
+      const run = () => [tf.sum(x, axes, keep), tf.mean(x, axes, keep)].map((t) => ({ shape: t.shape, v: t.dataSync().slice() }));
+      const got = run();
+      const want = await onCpu(run);
+      for (let j = 0; j < 2; j++) {
+        assert.deepEqual(got[j].shape, want[j].shape);
+        assert.ok(relErr(got[j].v, want[j].v) <= 1e-5, `axes ${axes} keep ${keep}`);
+      }
+    }
+  }
+  // Integer sums keep their dtype (fallback path).
+  assert.equal(tf.sum(tf.tensor([1, 2, 3], [3], 'int32')).dtype, 'int32');
+});
+
+/** conv8-pool-conv16-GAP-dense3 with fixed initial weights. */
+function tinyCnn(seedWeights: tf.Tensor[] | null): tf.Sequential {
+  const m = tf.sequential({
+    layers: [
+      tf.layers.conv3d({ inputShape: [8, 8, 8, 1], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling3d({ poolSize: 2 }),
+      tf.layers.conv3d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      globalAveragePooling3d(),
+      tf.layers.dense({ units: 3 }),
+    ],
+  });
+  if (seedWeights) m.setWeights(seedWeights);
+  m.compile({ optimizer: tf.train.adam(0.01), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  return m;
+}
+
+test('a small 3D CNN trains to the same losses on wasm and cpu (1e-4), without leaking tensors', async () => {
+  const x = tf.randomUniform([12, 8, 8, 8, 1], 0, 1, 'float32', 21);
+  const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2], 'int32'), 3).cast('float32');
+  const init = tinyCnn(null).getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.3, 'float32', 200 + i));
+  const counts: number[] = [];
+  const train = async () => {
+    const m = tinyCnn(init);
+    const h = await m.fit(x, labels, {
+      epochs: 4,
+      batchSize: 4,
+      shuffle: false,
+      verbose: 0,
+      callbacks: { onEpochEnd: async () => void counts.push(tf.memory().numTensors) },
+    });
+    m.dispose();
+    return h.history.loss as number[];
+  };
+  const wasmLosses = await train();
+  const wasmCounts = counts.splice(0);
+  await tf.setBackend('cpu');
+  const cpuLosses = await train();
+  await tf.setBackend('wasm');
+  for (let i = 0; i < wasmLosses.length; i++) {
+    assert.ok(Math.abs(wasmLosses[i] - cpuLosses[i]) <= 1e-4, `epoch ${i}: wasm ${wasmLosses[i]} cpu ${cpuLosses[i]}`);
+  }
+  assert.ok(wasmLosses[3] < wasmLosses[0], 'the loss decreases');
+  assert.ok(wasmCounts.every((n) => n === wasmCounts[0]), `tensor count changes across epochs: ${wasmCounts}`);
+});
+
+test('GlobalAveragePooling3D: spatial mean, Keras config, save/load round trip', async () => {
+  const layer = new GlobalAveragePooling3D();
+  const x = tf.randomNormal([2, 3, 4, 5, 6], 0, 1, 'float32', 31);
+  const y = layer.apply(x) as tf.Tensor;
+  assert.deepEqual(y.shape, [2, 6]);
+  assert.ok(relErr(y.dataSync(), tf.mean(x, [1, 2, 3]).dataSync()) < 1e-6);
+  assert.deepEqual(new GlobalAveragePooling3D({ keepDims: true }).computeOutputShape([null, 3, 4, 5, 6]), [null, 1, 1, 1, 6]);
+  const m = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [4, 4, 4, 1], filters: 2, kernelSize: 3, padding: 'same' }), globalAveragePooling3d(), tf.layers.dense({ units: 3 })] });
+  const dir = tempDir();
+  await saveModel(m, dir);
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const gapConfig = json.modelTopology.config.layers[1];
+  assert.equal(gapConfig.class_name, 'GlobalAveragePooling3D');
+  assert.equal(gapConfig.config.data_format, 'channels_last');
+  assert.equal(gapConfig.config.keepdims, false);
+  const m2 = await loadModel(path.join(dir, 'model.json'));
+  const inp = tf.randomNormal([2, 4, 4, 4, 1], 0, 1, 'float32', 32);
+  assert.ok(relErr((m2.predict(inp) as tf.Tensor).dataSync(), (m.predict(inp) as tf.Tensor).dataSync()) === 0);
+  // A Keras-converted config (snake_case, keepdims, dtype) loads too.
+  gapConfig.config = { name: 'gap', trainable: true, dtype: 'float32', data_format: 'channels_last', keepdims: false };
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+  const m3 = await loadModel(dir);
+  assert.equal(m3.layers[1].getClassName(), 'GlobalAveragePooling3D');
+  assert.ok(relErr((m3.predict(inp) as tf.Tensor).dataSync(), (m.predict(inp) as tf.Tensor).dataSync()) === 0);
+});
+
+test('XAI3D_THREADS=2 gives two wasm threads, the same numbers as one thread, and the process exits on its own', () => {
+  const script = path.join(__dirname, 'fixtures', 'threads-probe.ts');
+  const results = ['1', '2'].map((t) => {
+    const r = runTsx(script, [], { XAI3D_THREADS: t, XAI3D_BACKEND: 'wasm' }, 60_000);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.signal, null, 'exited on its own (not killed by the timeout)');
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  });
+  assert.equal(results[0].threads, 1);
+  assert.equal(results[1].threads, 2);
+  assert.ok(Math.abs(results[0].s - results[1].s) <= 1e-5 * Math.abs(results[0].s));
+});
