@@ -1,0 +1,52 @@
+/** Benchmark helpers: child processes (for per-measurement peak RSS) and timing. */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { PROJECT_ROOT } from '../lib/env/paths';
+
+/** Run `bench/run.ts --child suite:part args` in a fresh process and parse its result line. */
+export function runChild<T>(suiteAndPart: string, args: string[] = [], env: Record<string, string> = {}): T {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'run.ts'), '--child', suiteAndPart, ...args], {
+    encoding: 'utf8',
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, XAI3D_QUIET: '1', ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('XAI3D_BENCH_RESULT '));
+  if (r.status !== 0 || !line) throw new Error(`bench child ${suiteAndPart} failed (exit ${r.status}):\n${r.stderr}`);
+  return JSON.parse(line.slice('XAI3D_BENCH_RESULT '.length)) as T;
+}
+
+export interface Timing {
+  medianMs: number;
+  minMs: number;
+  samplesMs: number[];
+}
+
+/** Time `fn` `reps` times after `warmup` untimed calls; the work must be finished when fn returns. */
+export async function time(fn: () => unknown | Promise<unknown>, reps: number, warmup = 1): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    samples.push(performance.now() - t0);
+  }
+  const sorted = samples.slice().sort((a, b) => a - b);
+  return { medianMs: sorted[Math.floor((sorted.length - 1) / 2)], minMs: sorted[0], samplesMs: samples };
+}
+
+/** Peak resident set size of this process so far, in MB. */
+export function peakRssMB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/** Print rows as an aligned text table. */
+export function printTable(rows: Record<string, string | number>[]): void {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]);
+  const text = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => text(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i])).join('  ');
+  process.stdout.write(line(cols) + '\n' + line(widths.map((w) => '-'.repeat(w))) + '\n');
+  for (const r of rows) process.stdout.write(line(cols.map((c) => text(r[c]))) + '\n');
+}

@@ -1,0 +1,17 @@
+/** The benchmark suites, by name (npm run bench -- <name>). */
+import { conv3dSuite } from './conv3d';
+
+export interface SuiteOptions {
+  quick: boolean;
+  reps: number;
+}
+
+export interface Suite {
+  run(opts: SuiteOptions): Promise<unknown>;
+  /** Measurements that run in their own process: `part` names which. */
+  child?(part: string, args: string[]): Promise<unknown>;
+}
+
+export const BENCHMARKS: Record<string, Suite> = {
+  conv3d: conv3dSuite,
+};
