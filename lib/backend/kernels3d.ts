@@ -10,8 +10,8 @@
  * - Conv3DBackpropInputV2 (stride 1): the same routine on dy with the filter flipped in all three spatial axes,
  *   in/out channels swapped, and the complementary padding (kD-1-front, kD-1-back, ...). Strided cases use a
  *   direct (slow, correct) loop: the shipped kernel is never used.
- * - Conv3DBackpropFilterV2 (stride 1): a transposed im2col A[kD*kH*kW*C, M] built in chunks of M, times dy[M, F]
- *   with the backend's matMul, accumulated in float64. Strided cases: direct accumulation (the shipped kernel is
+ * - Conv3DBackpropFilterV2 (stride 1): a transposed im2col A[kD*kH*kW*C, M] times dy[M, F] with the backend's matMul,
+ *   in chunks of M, accumulated in float64; on a zero-padded grid every im2col row is one contiguous copy. Strided cases: direct accumulation (the shipped kernel is
  *   wrong for strided 'same' convolutions).
  * - MaxPool3D / MaxPool3DGrad: direct loops; ties go to the last maximum in window order (d, h, w), exactly as
  *   tfjs's cpu backend does, so gradients (and LRP's winner-take-all) agree across backends.
@@ -357,55 +357,94 @@ function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
     return directBackpropFilter(backend, x, dy, info);
   }
   count('Conv3DBackpropFilterV2:fast');
-  const [N, D, H, W, C] = x.shape as Shape5;
+  return paddedGridBackpropFilter(backend, x, dy, info);
+}
+
+/**
+ * Stride-1 filter gradient on a padded grid. With the input zero-padded to Xp [N, Dp, Hp, Wp] per channel
+ * (Dp = Do + kD - 1, ...) and dy placed on the same grid (zero outside the output block), the input that output
+ * position q reads through tap (s, h, w) is Xp_flat[q + off(s, h, w)], off = (s*Hp + h)*Wp + w. So the im2col row of
+ * tap (s, h, w) and channel c is a contiguous slice of the channel-major padded input, copied with TypedArray.set,
+ * and dW[K, F] = A[K, Mp] @ dYp[Mp, F] is one matMul per chunk of the padded grid (accumulated in float64).
+ */
+function paddedGridBackpropFilter(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
+  const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo, F] = info.outShape;
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
   const { front, top, left } = info.padInfo;
+  const Dp = Do + kD - 1;
+  const Hp = Ho + kH - 1;
+  const Wp = Wo + kW - 1;
+  const plane = Hp * Wp;
+  const vol = Dp * plane;
+  const Mp = N * vol;
+  const maxOff = ((kD - 1) * Hp + (kH - 1)) * Wp + (kW - 1);
   const K = kD * kH * kW * C;
-  const plane = Ho * Wo;
-  const totalRows = N * Do;
-  const rowsPerChunk = Math.max(1, Math.min(totalRows, Math.floor(CHUNK_ELEMENTS / (K * plane))));
+
+  // Channel-major padded input, XpT[c, q] (+ a zero tail so every tap's slice stays in range).
+  const xpLen = Mp + maxOff;
+  const xpT = new Float32Array(C * xpLen);
+  {
+    const xs = f32(backend, x);
+    for (let n = 0; n < N; n++)
+      for (let d = 0; d < D; d++) {
+        const pd = d + front;
+        if (pd < 0 || pd >= Dp) continue;
+        for (let h = 0; h < H; h++) {
+          const ph = h + top;
+          if (ph < 0 || ph >= Hp) continue;
+          const xRow = ((n * D + d) * H + h) * W * C;
+          const qRow = n * vol + pd * plane + ph * Wp + left;
+          if (C === 1) {
+            const w0 = Math.max(0, -left);
+            const w1 = Math.min(W, Wp - left);
+            if (w1 > w0) xpT.set(xs.subarray(xRow + w0, xRow + w1), qRow + w0);
+          } else {
+            for (let w = 0; w < W; w++) {
+              const pw = w + left;
+              if (pw < 0 || pw >= Wp) continue;
+              const xi = xRow + w * C;
+              const q = qRow + w;
+              for (let c = 0; c < C; c++) xpT[c * xpLen + q] = xs[xi + c];
+            }
+          }
+        }
+      }
+  }
+  // dy on the padded grid, row-major [Mp, F] in wasm memory.
+  const dyp = alloc(backend, [Mp, F]);
+  {
+    const g = f32(backend, dy);
+    const o = f32(backend, dyp);
+    o.fill(0);
+    const rowLen = Wo * F;
+    for (let n = 0; n < N; n++)
+      for (let d = 0; d < Do; d++)
+        for (let h = 0; h < Ho; h++) {
+          const src = (((n * Do + d) * Ho + h) * Wo) * F;
+          o.set(g.subarray(src, src + rowLen), (n * vol + d * plane + h * Wp) * F);
+        }
+  }
   const matMul = kernel('BatchMatMul');
   const acc = new Float64Array(K * F);
-  const A = alloc(backend, [1, K, rowsPerChunk * plane]);
+  const chunk = Math.max(1, Math.min(Mp, Math.floor(CHUNK_ELEMENTS / K)));
+  const A = alloc(backend, [1, K, chunk]);
   try {
-    for (let r0 = 0; r0 < totalRows; r0 += rowsPerChunk) {
-      const rows = Math.min(rowsPerChunk, totalRows - r0);
-      const Mc = rows * plane;
-      const Av = rows === rowsPerChunk ? A : view(backend, A, 0, [1, K, Mc]);
+    for (let m0 = 0; m0 < Mp; m0 += chunk) {
+      const Mc = Math.min(chunk, Mp - m0);
+      const Av = Mc === chunk ? A : view(backend, A, 0, [1, K, Mc]);
       const a = f32(backend, Av);
-      const xs = f32(backend, x);
       for (let s = 0; s < kD; s++)
         for (let hh = 0; hh < kH; hh++)
-          for (let ww = 0; ww < kW; ww++)
+          for (let ww = 0; ww < kW; ww++) {
+            const off = (s * Hp + hh) * Wp + ww;
             for (let c = 0; c < C; c++) {
-              const kBase = ((((s * kH + hh) * kW + ww) * C + c) * Mc) | 0;
-              for (let r = 0; r < rows; r++) {
-                const row = r0 + r;
-                const n = Math.floor(row / Do);
-                const id = row - n * Do + s - front;
-                const rBase = kBase + r * plane;
-                if (id < 0 || id >= D) {
-                  a.fill(0, rBase, rBase + plane);
-                  continue;
-                }
-                const sliceBase = (n * D + id) * H;
-                for (let oh = 0; oh < Ho; oh++) {
-                  const ih = oh + hh - top;
-                  const oBase = rBase + oh * Wo;
-                  if (ih < 0 || ih >= H) {
-                    a.fill(0, oBase, oBase + Wo);
-                    continue;
-                  }
-                  const xRow = (sliceBase + ih) * W;
-                  for (let ow = 0; ow < Wo; ow++) {
-                    const iw = ow + ww - left;
-                    a[oBase + ow] = iw >= 0 && iw < W ? xs[(xRow + iw) * C + c] : 0;
-                  }
-                }
-              }
+              const k = ((s * kH + hh) * kW + ww) * C + c;
+              const src = c * xpLen + off + m0;
+              a.set(xpT.subarray(src, src + Mc), k * Mc);
             }
-      const dyView = view(backend, dy, r0 * plane * F, [1, Mc, F]);
+          }
+      const dyView = view(backend, dyp, m0 * F, [1, Mc, F]);
       const part = matMul({ inputs: { a: Av, b: dyView }, backend, attrs: { transposeA: false, transposeB: false } });
       const p = f32(backend, part);
       for (let i = 0; i < acc.length; i++) acc[i] += p[i];
@@ -415,8 +454,9 @@ function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
     }
   } finally {
     free(backend, A);
+    free(backend, dyp);
   }
-  const out = alloc(backend, filterShape);
+  const out = alloc(backend, info.filterShape);
   f32(backend, out).set(acc);
   return out;
 }
@@ -471,6 +511,23 @@ function poolInfo(args: KernelArgs, shape: Shape5): tf.backend_util.Conv3DInfo {
   );
 }
 
+/**
+ * For 2x2x2 windows with stride 2 and no padding: the offsets of taps 1..7 from tap 0, in window order (d, h, w).
+ * null for any other configuration.
+ */
+function pool2Taps(info: tf.backend_util.Conv3DInfo): number[] | null {
+  const { filterDepth, filterHeight, filterWidth, strideDepth, strideHeight, strideWidth, padInfo } = info;
+  const two = [filterDepth, filterHeight, filterWidth, strideDepth, strideHeight, strideWidth].every((v) => v === 2);
+  if (!two || padInfo.front !== 0 || padInfo.top !== 0 || padInfo.left !== 0) return null;
+  const [, , H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  if (2 * Do > info.inShape[1] || 2 * Ho > H || 2 * Wo > W) return null;
+  const w = C;
+  const h = W * C;
+  const d = H * W * C;
+  return [w, h, h + w, d, d + w, d + h, d + h + w];
+}
+
 function maxPool3dKernel(args: KernelArgs): TensorInfo {
   const { x } = args.inputs;
   if (x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
@@ -484,6 +541,40 @@ function maxPool3dKernel(args: KernelArgs): TensorInfo {
   const out = alloc(backend, info.outShape);
   const xs = f32(backend, x);
   const o = f32(backend, out);
+  const taps = pool2Taps(info);
+  if (taps) {
+    // 2x2x2 windows with stride 2 and no padding (the thesis models): eight loads per output, no bounds checks.
+    const [t1, t2, t3, t4, t5, t6, t7] = taps;
+    let q = 0;
+    for (let n = 0; n < N; n++)
+      for (let od = 0; od < Do; od++)
+        for (let oh = 0; oh < Ho; oh++) {
+          let b = (((n * D + 2 * od) * H + 2 * oh) * W) * C;
+          for (let ow = 0; ow < Wo; ow++, b += 2 * C)
+            for (let c = 0; c < C; c++, q++) {
+              const i = b + c;
+              let m = -Infinity;
+              let v = xs[i];
+              if (v >= m) m = v;
+              v = xs[i + t1];
+              if (v >= m) m = v;
+              v = xs[i + t2];
+              if (v >= m) m = v;
+              v = xs[i + t3];
+              if (v >= m) m = v;
+              v = xs[i + t4];
+              if (v >= m) m = v;
+              v = xs[i + t5];
+              if (v >= m) m = v;
+              v = xs[i + t6];
+              if (v >= m) m = v;
+              v = xs[i + t7];
+              if (v >= m) m = v;
+              o[q] = m;
+            }
+        }
+    return out;
+  }
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
   const { front, top, left } = info.padInfo;
   for (let n = 0; n < N; n++)
@@ -526,6 +617,40 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
   dx.fill(0);
   const xs = f32(backend, input);
   const g = f32(backend, dy);
+  const taps = pool2Taps(info);
+  if (taps) {
+    const [t1, t2, t3, t4, t5, t6, t7] = taps;
+    let q = 0;
+    for (let n = 0; n < N; n++)
+      for (let od = 0; od < Do; od++)
+        for (let oh = 0; oh < Ho; oh++) {
+          let b = (((n * D + 2 * od) * H + 2 * oh) * W) * C;
+          for (let ow = 0; ow < Wo; ow++, b += 2 * C)
+            for (let c = 0; c < C; c++, q++) {
+              const i = b + c;
+              let m = -Infinity;
+              let at = -1;
+              let v = xs[i];
+              if (v >= m) { m = v; at = i; }
+              v = xs[i + t1];
+              if (v >= m) { m = v; at = i + t1; }
+              v = xs[i + t2];
+              if (v >= m) { m = v; at = i + t2; }
+              v = xs[i + t3];
+              if (v >= m) { m = v; at = i + t3; }
+              v = xs[i + t4];
+              if (v >= m) { m = v; at = i + t4; }
+              v = xs[i + t5];
+              if (v >= m) { m = v; at = i + t5; }
+              v = xs[i + t6];
+              if (v >= m) { m = v; at = i + t6; }
+              v = xs[i + t7];
+              if (v >= m) { m = v; at = i + t7; }
+              if (at >= 0) dx[at] += g[q];
+            }
+        }
+    return out;
+  }
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
   const { front, top, left } = info.padInfo;
   const best = new Float32Array(C);
