@@ -9,6 +9,7 @@ TESTS=(
   test/cache.test.ts
   test/plotly.test.ts
   test/kernels3d.test.ts
+  test/memory.test.ts
   test/notebooks.test.ts
 )
 
