@@ -11,6 +11,7 @@ TESTS=(
   test/kernels3d.test.ts
   test/memory.test.ts
   test/nifti.test.ts
+  test/mnist3d.test.ts
   test/notebooks.test.ts
 )
 

@@ -52,3 +52,29 @@ export function readJson<T = unknown>(file: string): T {
     throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
   }
 }
+
+/**
+ * Build a folder atomically: `build` fills a temporary sibling folder, which is renamed to `finalDir` only when
+ * complete. A crash leaves at most a temporary folder (named .tmp-*), never a partial `finalDir`. An existing
+ * `finalDir` is replaced (moved aside first, deleted after).
+ */
+export async function buildDirAtomic(finalDir: string, build: (tmpDir: string) => void | Promise<void>): Promise<void> {
+  const parent = path.dirname(finalDir);
+  fs.mkdirSync(parent, { recursive: true });
+  counter += 1;
+  const tmpDir = path.join(parent, `.tmp-${path.basename(finalDir)}-${process.pid}-${Date.now()}-${counter}`);
+  fs.mkdirSync(tmpDir);
+  try {
+    await build(tmpDir);
+    let old: string | undefined;
+    if (fs.existsSync(finalDir)) {
+      old = path.join(parent, `.old-${path.basename(finalDir)}-${process.pid}-${Date.now()}`);
+      fs.renameSync(finalDir, old);
+    }
+    fs.renameSync(tmpDir, finalDir);
+    if (old !== undefined) fs.rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
+}

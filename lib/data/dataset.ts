@@ -1,0 +1,69 @@
+/**
+ * A labelled set of 3D volumes, the common shape of 3D MNIST and OASIS-2 data in xai3d.
+ * Volumes are float32 C-order [D, H, W] arrays (x fastest), values in [0, 1] after xai3d's preprocessing.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface VolumeDataset {
+  readonly name: string;
+  /** [D, H, W]. */
+  readonly shape: [number, number, number];
+  readonly count: number;
+  /** Class index per volume. */
+  readonly labels: Int32Array;
+  readonly classNames: string[];
+  /** Group per volume (the subject for OASIS-2; the volume's own id for 3D MNIST): folds never split a group. */
+  readonly groups: string[];
+  /** A short id per volume (e.g. "test-0", "OAS2_0001_MR1"). */
+  readonly ids: string[];
+  /** The dataset's own train/test split, if it has one (0 train, 1 test). */
+  readonly split?: Uint8Array;
+  /** Voxel size in mm (1 for 3D MNIST). */
+  readonly spacingMm: [number, number, number];
+  /** One volume (a fresh array). */
+  volume(i: number): Float32Array;
+  /** Parameters and provenance (recorded in manifests). */
+  readonly meta: Record<string, unknown>;
+}
+
+/** Volumes `indices` as a [b, D, H, W, 1] tensor. */
+export function batchTensor(ds: VolumeDataset, indices: number[]): tf.Tensor5D {
+  const [d, h, w] = ds.shape;
+  const n = d * h * w;
+  const buf = new Float32Array(indices.length * n);
+  indices.forEach((idx, k) => buf.set(ds.volume(idx), k * n));
+  return tf.tensor5d(buf, [indices.length, d, h, w, 1]);
+}
+
+/** One-hot labels of `indices` as a [b, classes] tensor. */
+export function labelTensor(ds: VolumeDataset, indices: number[]): tf.Tensor2D {
+  const k = ds.classNames.length;
+  const buf = new Float32Array(indices.length * k);
+  indices.forEach((idx, i) => (buf[i * k + ds.labels[idx]] = 1));
+  return tf.tensor2d(buf, [indices.length, k]);
+}
+
+/** Count of volumes per class name. */
+export function classCounts(ds: VolumeDataset, indices?: number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of ds.classNames) out[c] = 0;
+  for (const i of indices ?? Array.from({ length: ds.count }, (_, j) => j)) out[ds.classNames[ds.labels[i]]] += 1;
+  return out;
+}
+
+/** A view on a subset of a dataset (e.g. a fold, or the first N volumes). */
+export function subset(ds: VolumeDataset, indices: number[], name = `${ds.name}[${indices.length}]`): VolumeDataset {
+  return {
+    name,
+    shape: ds.shape,
+    count: indices.length,
+    labels: Int32Array.from(indices, (i) => ds.labels[i]),
+    classNames: ds.classNames,
+    groups: indices.map((i) => ds.groups[i]),
+    ids: indices.map((i) => ds.ids[i]),
+    split: ds.split ? Uint8Array.from(indices, (i) => ds.split![i]) : undefined,
+    spacingMm: ds.spacingMm,
+    volume: (i: number) => ds.volume(indices[i]),
+    meta: { ...ds.meta, subsetOf: ds.name, subsetSize: indices.length },
+  };
+}
