@@ -3,6 +3,7 @@
  * Volumes are float32 C-order [D, H, W] arrays (x fastest), values in [0, 1] after xai3d's preprocessing.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { Mat4 } from '../io/nifti';
 
 export interface VolumeDataset {
   readonly name: string;
@@ -24,6 +25,14 @@ export interface VolumeDataset {
   volume(i: number): Float32Array;
   /** Parameters and provenance (recorded in manifests). */
   readonly meta: Record<string, unknown>;
+  /** Voxel -> world affine of volume i (scans keep their scanner geometry; heatmaps are written with it). */
+  affine?(i: number): Mat4;
+  /** Ground-truth label volume of volume i on the same grid (phantoms: changed regions), or null. */
+  groundTruth?(i: number): Uint8Array | null;
+  /** Atlas label volume of volume i on the same grid (phantoms: AAL), or null. */
+  atlas?(i: number): Uint8Array | null;
+  /** Names of the ground-truth labels (1..K). */
+  readonly groundTruthNames?: Record<number, string>;
 }
 
 /** Volumes `indices` as a [b, D, H, W, 1] tensor. */
@@ -65,5 +74,9 @@ export function subset(ds: VolumeDataset, indices: number[], name = `${ds.name}[
     spacingMm: ds.spacingMm,
     volume: (i: number) => ds.volume(indices[i]),
     meta: { ...ds.meta, subsetOf: ds.name, subsetSize: indices.length },
+    affine: ds.affine ? (i: number) => ds.affine!(indices[i]) : undefined,
+    groundTruth: ds.groundTruth ? (i: number) => ds.groundTruth!(indices[i]) : undefined,
+    atlas: ds.atlas ? (i: number) => ds.atlas!(indices[i]) : undefined,
+    groundTruthNames: ds.groundTruthNames,
   };
 }

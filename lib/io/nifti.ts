@@ -231,16 +231,17 @@ export function readNifti(file: string, opts: ReadOptions = {}): Volume & { head
   }
   const le = h.byteOrder === 'little';
   const out = new Float32Array(n);
+  const dv = new DataView(ibuf.buffer, ibuf.byteOffset, ibuf.byteLength);
   const read: (o: number) => number = (() => {
     switch (h.datatypeName) {
-      case 'uint8': return (o: number) => ibuf[o];
-      case 'int8': return (o: number) => ibuf.readInt8(o);
-      case 'int16': return le ? (o: number) => ibuf.readInt16LE(o) : (o: number) => ibuf.readInt16BE(o);
-      case 'uint16': return le ? (o: number) => ibuf.readUInt16LE(o) : (o: number) => ibuf.readUInt16BE(o);
-      case 'int32': return le ? (o: number) => ibuf.readInt32LE(o) : (o: number) => ibuf.readInt32BE(o);
-      case 'uint32': return le ? (o: number) => ibuf.readUInt32LE(o) : (o: number) => ibuf.readUInt32BE(o);
-      case 'float32': return le ? (o: number) => ibuf.readFloatLE(o) : (o: number) => ibuf.readFloatBE(o);
-      case 'float64': return le ? (o: number) => ibuf.readDoubleLE(o) : (o: number) => ibuf.readDoubleBE(o);
+      case 'uint8': return (o: number) => dv.getUint8(o);
+      case 'int8': return (o: number) => dv.getInt8(o);
+      case 'int16': return (o: number) => dv.getInt16(o, le);
+      case 'uint16': return (o: number) => dv.getUint16(o, le);
+      case 'int32': return (o: number) => dv.getInt32(o, le);
+      case 'uint32': return (o: number) => dv.getUint32(o, le);
+      case 'float32': return (o: number) => dv.getFloat32(o, le);
+      case 'float64': return (o: number) => dv.getFloat64(o, le);
       default: return fail(hdrFile, `unsupported datatype ${h.datatypeName}`);
     }
   })();
@@ -372,25 +373,26 @@ function encodeData(data: ArrayLike<number>, opts: WriteOptions): Buffer {
   const name = opts.datatype ?? 'float32';
   const bytes = DATATYPES[DATATYPE_CODES[name]].bytes;
   const out = Buffer.alloc(data.length * bytes);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const slope = opts.sclSlope ?? 1;
   const inter = opts.sclInter ?? 0;
   const ranges: Record<string, [number, number]> = {
     uint8: [0, 255], int8: [-128, 127], int16: [-32768, 32767], uint16: [0, 65535], int32: [-2147483648, 2147483647],
   };
-  for (let i = 0; i < data.length; i++) {
+  const r = ranges[name];
+  const put: (o: number, v: number) => void = {
+    uint8: (o: number, v: number) => dv.setUint8(o, v),
+    int8: (o: number, v: number) => dv.setInt8(o, v),
+    int16: (o: number, v: number) => dv.setInt16(o, v, le),
+    uint16: (o: number, v: number) => dv.setUint16(o, v, le),
+    int32: (o: number, v: number) => dv.setInt32(o, v, le),
+    float32: (o: number, v: number) => dv.setFloat32(o, v, le),
+    float64: (o: number, v: number) => dv.setFloat64(o, v, le),
+  }[name];
+  for (let i = 0, o = 0; i < data.length; i++, o += bytes) {
     let v = (data[i] - inter) / slope;
-    const r = ranges[name];
     if (r) v = Math.min(r[1], Math.max(r[0], Math.round(v)));
-    const o = i * bytes;
-    switch (name) {
-      case 'uint8': out.writeUInt8(v, o); break;
-      case 'int8': out.writeInt8(v, o); break;
-      case 'int16': le ? out.writeInt16LE(v, o) : out.writeInt16BE(v, o); break;
-      case 'uint16': le ? out.writeUInt16LE(v, o) : out.writeUInt16BE(v, o); break;
-      case 'int32': le ? out.writeInt32LE(v, o) : out.writeInt32BE(v, o); break;
-      case 'float32': le ? out.writeFloatLE(v, o) : out.writeFloatBE(v, o); break;
-      case 'float64': le ? out.writeDoubleLE(v, o) : out.writeDoubleBE(v, o); break;
-    }
+    put(o, v);
   }
   return out;
 }
@@ -399,7 +401,7 @@ function encodeData(data: ArrayLike<number>, opts: WriteOptions): Buffer {
  * Write a volume: `.nii` / `.nii.gz` (single file) or `.hdr` / `.img` (pair; OASIS-style names like x.nifti.hdr work).
  * Files are written atomically (temporary file + rename), the image before the header for pairs.
  */
-export function writeNifti(file: string, vol: Pick<Volume, 'data' | 'dims' | 'pixdim' | 'affine'>, opts: WriteOptions = {}): void {
+export function writeNifti(file: string, vol: Pick<Volume, 'dims' | 'pixdim' | 'affine'> & { data: ArrayLike<number> }, opts: WriteOptions = {}): void {
   const n = vol.dims[0] * vol.dims[1] * vol.dims[2];
   if (vol.data.length !== n) throw new NiftiError(`${file}: data has ${vol.data.length} values, dims [${vol.dims}] need ${n}`);
   const lower = file.toLowerCase();
