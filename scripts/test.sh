@@ -12,6 +12,7 @@ TESTS=(
   test/memory.test.ts
   test/nifti.test.ts
   test/mnist3d.test.ts
+  test/oasis2.test.ts
   test/notebooks.test.ts
 )
 

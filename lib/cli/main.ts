@@ -4,6 +4,7 @@
  */
 import { info } from '../env/info';
 import { parse, UsageError } from './args';
+import { dataCommand } from './data';
 
 export interface Command {
   name: string;
@@ -24,7 +25,7 @@ const infoCommand: Command = {
 };
 
 /** Subcommands, in the order `xai3d --help` lists them. Later modules add theirs here. */
-export const COMMANDS: Command[] = [infoCommand];
+export const COMMANDS: Command[] = [infoCommand, dataCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

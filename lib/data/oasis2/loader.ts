@@ -110,11 +110,11 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
   if (!/^mpr-\d+$/.test(scanName)) throw new Error(`scan "${scanName}" must look like mpr-1`);
   const rule = opts.labelRule ?? 'cdr';
   if (rule !== 'cdr' && rule !== 'group') throw new Error(`labelRule "${rule}" must be cdr or group`);
+  const sessions = findSessions(root);
   const tableFile = opts.demographics ?? findDemographics(root);
   if (!tableFile) throw new Error(`${root}: no demographics table (oasis_longitudinal.csv or oasis_longitudinal_demographics.xlsx); pass one explicitly`);
   const rows = await readDemographics(tableFile);
   const byId = new Map(rows.map((r) => [r.mriId, r]));
-  const sessions = findSessions(root);
   if (sessions.length === 0) throw new Error(`${root}: no OAS2_xxxx_MRn session folders found (looked in the root and in OAS2_RAW_PART*/)`);
 
   const skipped: SkippedScan[] = [];

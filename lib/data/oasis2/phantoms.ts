@@ -621,3 +621,6 @@ export async function buildPhantomCohort(out: string, config: Partial<CohortConf
   bar.done();
   return { root: out, rows, severity };
 }
+
+/** Internal: the region model, exposed for tests. */
+export const __test_regionModel = regionModel;

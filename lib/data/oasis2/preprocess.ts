@@ -57,25 +57,36 @@ export function cubeGeometry(vol: Volume, cfg: PreprocessConfig): CubeGeometry {
   const [nx, ny, nz] = vol.dims;
   const pix = vol.pixdim;
   const thr = cfg.headThreshold * percentile(vol.data, 99);
-  const lo = [Infinity, Infinity, Infinity];
-  const hi = [-Infinity, -Infinity, -Infinity];
+  // Robust bounding box: per axis, the 0.1%..99.9% quantiles of the head voxels' coordinates, so that isolated
+  // bright noise voxels far from the head do not stretch the cube.
+  const hist = [new Float64Array(nx), new Float64Array(ny), new Float64Array(nz)];
+  let count = 0;
   let idx = 0;
   for (let k = 0; k < nz; k++)
     for (let j = 0; j < ny; j++)
       for (let i = 0; i < nx; i++, idx++) {
         if (vol.data[idx] > thr) {
-          if (i < lo[0]) lo[0] = i;
-          if (i > hi[0]) hi[0] = i;
-          if (j < lo[1]) lo[1] = j;
-          if (j > hi[1]) hi[1] = j;
-          if (k < lo[2]) lo[2] = k;
-          if (k > hi[2]) hi[2] = k;
+          hist[0][i]++;
+          hist[1][j]++;
+          hist[2][k]++;
+          count++;
         }
       }
-  if (!Number.isFinite(lo[0])) {
-    // Nothing above the threshold (an empty scan): use the whole field of view.
-    lo.splice(0, 3, 0, 0, 0);
-    hi.splice(0, 3, nx - 1, ny - 1, nz - 1);
+  const lo = [0, 0, 0];
+  const hi = [nx - 1, ny - 1, nz - 1];
+  if (count > 0) {
+    for (let a = 0; a < 3; a++) {
+      const h = hist[a];
+      const cut = Math.max(1, Math.floor(0.001 * count));
+      let c = 0;
+      let l = 0;
+      while (l < h.length - 1 && c + h[l] < cut) c += h[l++];
+      c = 0;
+      let u = h.length - 1;
+      while (u > l && c + h[u] < cut) c += h[u--];
+      lo[a] = l;
+      hi[a] = u;
+    }
   }
   const centreMm = [0, 1, 2].map((a) => ((lo[a] + hi[a]) / 2) * pix[a]);
   const extentMm = Math.max(...[0, 1, 2].map((a) => (hi[a] - lo[a] + 1) * pix[a]));
