@@ -45,10 +45,15 @@ test('committed notebooks have no outputs and use the tslab kernel', () => {
   }
 });
 
-test('00-setup runs headless; executed copy and offline HTML are written', { timeout: 600_000 }, () => {
+test('every notebook runs top to bottom at the tiny profile; executed copies and offline HTML are written', { timeout: 1_200_000 }, () => {
   const out = tempDir();
-  const r = runTsx(RUNNER, ['00-setup', '--out', out, '--profile', 'tiny']);
+  const r = runTsx(RUNNER, ['--out', out, '--profile', 'tiny'], {}, 1_200_000);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const notebooks = fs.readdirSync(path.join(PROJECT_ROOT, 'notebooks')).filter((f) => /^\d\d-.*\.ipynb$/.test(f));
+  for (const f of notebooks) {
+    assert.ok(fs.existsSync(path.join(out, f)), `executed ${f}`);
+    assert.ok(fs.existsSync(path.join(out, f.replace(/\.ipynb$/, '.html'))), `HTML of ${f}`);
+  }
   const nb = JSON.parse(fs.readFileSync(path.join(out, '00-setup.ipynb'), 'utf8'));
   const outputs = nb.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
   const html = outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [].concat(o.data['text/html']).join(''));

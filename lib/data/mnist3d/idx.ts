@@ -44,3 +44,8 @@ export function readMnistLabels(set: MnistSet, start: number, count: number, dir
   if (start < 0 || start + count > total) throw new Error(`${file}: asked for labels ${start}..${start + count - 1} of ${total}`);
   return new Uint8Array(buf.subarray(8 + start, 8 + start + count));
 }
+
+/** The first `count` digits of MNIST's t10k set (the 3D MNIST test digits). */
+export function readMnistTestDigits(count: number): Uint8Array[] {
+  return readMnistImages('t10k', 0, count);
+}
