@@ -8,6 +8,10 @@
 import { profileName, type ProfileName } from './env/profile';
 import type { Mnist3dConfig } from './data/mnist3d/dataset';
 import type { CohortConfig } from './data/oasis2/phantoms';
+import type { TrainConfig } from './training/train';
+
+/** Training settings of a profile (the model preset and seed are chosen per run). */
+export type TrainSettings = Omit<TrainConfig, 'model' | 'seed'>;
 
 export interface ProfileConfig {
   name: ProfileName;
@@ -16,6 +20,12 @@ export interface ProfileConfig {
   phantoms: Partial<CohortConfig>;
   /** OASIS-2 cube side after preprocessing. */
   oasisSize: number;
+  /** Training of the 3D MNIST and OASIS-2 model families. */
+  trainMnist: TrainSettings;
+  trainOasis: TrainSettings;
+  /** Model presets trained by the pipeline. */
+  mnistModels: string[];
+  oasisModels: string[];
 }
 
 export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
@@ -24,18 +34,31 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     mnist3d: { size: 16, trainCount: 200, testCount: 100 },
     phantoms: { subjects: 6, minVisits: 1, maxVisits: 2, seed: 0 },
     oasisSize: 32,
+    trainMnist: { folds: 2, epochs: 2, patience: 3, learningRate: 3e-3, batchSize: 32, valFraction: 0.1, baseWidth: 4 },
+    trainOasis: { folds: 2, epochs: 2, patience: 3, learningRate: 3e-3, batchSize: 8, valFraction: 0.1, baseWidth: 4 },
+    mnistModels: ['mnist-2conv', 'mnist-6conv'],
+    oasisModels: ['oasis-3conv'],
   },
   quick: {
     name: 'quick',
-    mnist3d: { size: 16, trainCount: 2000, testCount: 500 },
+    mnist3d: { size: 16, trainCount: 1000, testCount: 200 },
     phantoms: { subjects: 16, minVisits: 2, maxVisits: 3, seed: 0 },
     oasisSize: 64,
+    // The quick profile uses a larger learning rate than the thesis's 1e-5, so that a few epochs suffice.
+    trainMnist: { folds: 3, epochs: 8, patience: 3, learningRate: 3e-3, batchSize: 32, valFraction: 0.1, baseWidth: 8 },
+    trainOasis: { folds: 3, epochs: 10, patience: 3, learningRate: 1e-3, batchSize: 8, valFraction: 0.1, baseWidth: 8 },
+    mnistModels: ['mnist-2conv', 'mnist-3conv', 'mnist-4conv', 'mnist-5conv', 'mnist-6conv'],
+    oasisModels: ['oasis-3conv', 'oasis-6conv'],
   },
   thesis: {
     name: 'thesis',
     mnist3d: { size: 32, trainCount: 5000, testCount: 1000 },
     phantoms: { subjects: 150, minVisits: 2, maxVisits: 3, seed: 0, dementedShare: 64 / 150, convertedShare: 14 / 150 },
     oasisSize: 128,
+    trainMnist: { folds: 5, epochs: 100, patience: 3, learningRate: 1e-5, batchSize: 32, valFraction: 0.1 },
+    trainOasis: { folds: 10, epochs: 100, patience: 3, learningRate: 1e-5, batchSize: 4, valFraction: 0.1 },
+    mnistModels: ['mnist-2conv', 'mnist-3conv', 'mnist-4conv', 'mnist-5conv', 'mnist-6conv'],
+    oasisModels: ['oasis-3conv', 'oasis-6conv'],
   },
 };
 

@@ -72,6 +72,38 @@ function checkExperimentName(experiment: string): void {
   }
 }
 
+/** A manifest for a result: config, seed, versions, backend, git commit, host and timings (plus `extra`). */
+export function buildManifest(
+  experiment: string,
+  hash: string,
+  config: unknown,
+  seed: number | null,
+  startedMs: number,
+  timingsMs: Record<string, number>,
+  extra: Record<string, unknown> = {},
+): Manifest {
+  return {
+    schema: 1,
+    experiment,
+    configHash: hash,
+    config: JSON.parse(stableStringify(config)),
+    seed,
+    createdAt: new Date(startedMs).toISOString(),
+    versions: versions(),
+    backend: backendInfo() ?? null,
+    git: gitState(),
+    host: {
+      platform: os.platform(),
+      arch: os.arch(),
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    },
+    timingsMs,
+    ...extra,
+  };
+}
+
 /** The folder a config's result lives in (whether or not it exists yet). */
 export function runDir(experiment: string, config: unknown, opts: CacheOptions = {}): string {
   checkExperimentName(experiment);
@@ -166,26 +198,7 @@ export async function cachedRun<T>(
     await initBackend();
     const result = await compute(ctx);
     timingsMs.total = Date.now() - started;
-    const manifest: Manifest = {
-      schema: 1,
-      experiment,
-      configHash: hash,
-      config: JSON.parse(stableStringify(config)),
-      seed: ctx.seed,
-      createdAt: new Date(started).toISOString(),
-      versions: versions(),
-      backend: backendInfo() ?? null,
-      git: gitState(),
-      host: {
-        platform: os.platform(),
-        arch: os.arch(),
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? 'unknown',
-        memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-      },
-      timingsMs,
-      ...ctx.extra,
-    };
+    const manifest = buildManifest(experiment, hash, config, ctx.seed, started, timingsMs, ctx.extra);
     writeJsonAtomic(path.join(tmpDir, RESULT_FILE), result === undefined ? null : result);
     writeJsonAtomic(path.join(tmpDir, MANIFEST_FILE), manifest);
     publish(tmpDir, finalDir);

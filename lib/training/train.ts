@@ -1,0 +1,338 @@
+/**
+ * k-fold training of the thesis's 3D CNNs.
+ *
+ * Per fold: stratified, grouped folds (lib/data/folds.ts) with 10% of the training part held out for validation;
+ * Adam on the softmax cross-entropy of the logits; early stopping on the validation loss with patience 3, restoring
+ * the best epoch's weights; batches shuffled with a seeded generator, weights initialised from the seed, so the same
+ * seed and config give the same weights. The batch size is the requested one if it fits the memory budget, else an
+ * error naming the one that would (lib/backend/memory.ts).
+ *
+ * On disk (results/train/<dataset>-<model>-<hash>/): fold-<k>/ (model.json + weights, history.json, metrics.json,
+ * predictions.json), published atomically when the fold finishes, so an interrupted run resumes: finished folds are
+ * read back, a fold killed mid-way restarts from its first epoch (no partial checkpoint is ever read). When all folds
+ * are done: summary.json, summary.csv (the thesis's Tables 3 and 5: fold accuracies, mean, standard deviation) and
+ * manifest.json (config, seed, versions, backend, timings).
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { chooseBatchSize } from '../backend/memory';
+import { initBackend } from '../backend/select';
+import { buildManifest } from '../cache/results';
+import { batchTensor, labelTensor, type VolumeDataset } from '../data/dataset';
+import { kFoldSplits, type Fold } from '../data/folds';
+import { resultsDir } from '../env/paths';
+import { buildDirAtomic, readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import { loadModel, saveModel } from '../io/model-files';
+import { buildModel, parameterCount, presetWidths, type PresetName } from '../models/presets';
+import { configHash } from '../util/hash';
+import { progress } from '../util/progress';
+import { Rng } from '../util/random';
+
+export interface TrainConfig {
+  model: PresetName;
+  /** Number of folds (thesis: 5 for 3D MNIST, 10 for OASIS-2). */
+  folds: number;
+  /** Maximum epochs per fold (early stopping usually ends sooner). */
+  epochs: number;
+  /** Early-stopping patience on the validation loss (thesis: 3). */
+  patience: number;
+  /** Adam's learning rate (thesis: 1e-5). */
+  learningRate: number;
+  /** Largest batch size (the memory budget may require smaller; an explicit value that does not fit is an error). */
+  batchSize: number;
+  /** Share of each training part held out for validation (thesis: 0.1). */
+  valFraction: number;
+  /** Width of the first convolution (doubled after each max pooling); undefined = the preset's default. */
+  baseWidth?: number;
+  seed: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  seconds: number;
+}
+
+export interface FoldResult {
+  fold: number;
+  testAccuracy: number;
+  testLoss: number;
+  bestEpoch: number;
+  epochsRun: number;
+  history: EpochRecord[];
+  trainSize: number;
+  valSize: number;
+  testSize: number;
+  seconds: number;
+  /** Model folder (model.json + weights). */
+  modelDir: string;
+  batchSize: number;
+}
+
+export interface TrainSummary {
+  dataset: string;
+  model: PresetName;
+  parameters: number;
+  widths: number[];
+  folds: FoldResult[];
+  accuracies: number[];
+  mean: number;
+  std: number;
+  config: TrainConfig;
+  runDir: string;
+}
+
+export interface TrainOptions {
+  /** Results root (default results/). */
+  root?: string;
+  /** Retrain even when finished folds or a summary exist. */
+  force?: boolean;
+  /** Called after every epoch (notebooks, CLI). */
+  onEpoch?: (fold: number, rec: EpochRecord) => void;
+  /** Stop after this many epochs in total (tests of interruption). */
+  stopAfterEpochs?: number;
+}
+
+/** Early stopping on a monitored loss: remembers the best epoch; stop after `patience` epochs without improvement. */
+export class EarlyStopping {
+  best = Infinity;
+  bestEpoch = -1;
+  private wait = 0;
+
+  constructor(readonly patience: number, readonly minDelta = 0) {}
+
+  /** Record an epoch's loss; returns true when training should stop. */
+  update(epoch: number, loss: number): boolean {
+    if (loss < this.best - this.minDelta) {
+      this.best = loss;
+      this.bestEpoch = epoch;
+      this.wait = 0;
+      return false;
+    }
+    this.wait += 1;
+    return this.wait >= this.patience;
+  }
+
+  /** True when `epoch` is the best so far (call right after update). */
+  isBest(epoch: number): boolean {
+    return this.bestEpoch === epoch;
+  }
+}
+
+/** Mean loss and accuracy of the model on `indices` (batched, no gradients). */
+export function evaluate(model: tf.LayersModel, ds: VolumeDataset, indices: number[], batchSize: number): { loss: number; accuracy: number; logits: number[][] } {
+  let lossSum = 0;
+  let correct = 0;
+  const logits: number[][] = [];
+  for (let s = 0; s < indices.length; s += batchSize) {
+    const idx = indices.slice(s, s + batchSize);
+    const [l, c, z] = tf.tidy(() => {
+      const x = batchTensor(ds, idx);
+      const y = labelTensor(ds, idx);
+      const out = model.predict(x) as tf.Tensor2D;
+      const loss = tf.losses.softmaxCrossEntropy(y, out, undefined, undefined, tf.Reduction.SUM);
+      const hits = tf.equal(tf.argMax(out, 1), tf.argMax(y, 1)).sum();
+      return [loss.dataSync()[0], hits.dataSync()[0], out.arraySync() as number[][]];
+    });
+    lossSum += l;
+    correct += c;
+    logits.push(...z);
+  }
+  const n = Math.max(1, indices.length);
+  return { loss: lossSum / n, accuracy: correct / n, logits };
+}
+
+function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number): tf.LayersModel {
+  const model = buildModel(cfg.model, {
+    inputSize: ds.shape[0],
+    classes: ds.classNames.length,
+    baseWidth: cfg.baseWidth,
+    seed,
+  });
+  if (ds.shape[0] !== ds.shape[1] || ds.shape[1] !== ds.shape[2]) throw new Error(`${ds.name}: volumes must be cubes, got ${ds.shape}`);
+  model.compile({
+    optimizer: tf.train.adam(cfg.learningRate),
+    loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
+  });
+  return model;
+}
+
+/** Train one fold; returns its result (the model is saved by the caller). */
+async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: TrainOptions, counter: { epochs: number }, dir: string): Promise<FoldResult> {
+  const started = Date.now();
+  const model = compiled(cfg, ds, cfg.seed * 1000 + fold.index);
+  const batch = chooseBatchSize(model, 'train', undefined, cfg.batchSize);
+  const rng = new Rng(cfg.seed * 7919 + fold.index);
+  const stopper = new EarlyStopping(cfg.patience);
+  let bestWeights: tf.Tensor[] | null = null;
+  const history: EpochRecord[] = [];
+  const bar = progress(`${cfg.model} fold ${fold.index + 1}/${cfg.folds}`, cfg.epochs, { unit: 'epochs', intervalMs: 0 });
+  try {
+    for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+      const t0 = Date.now();
+      const order = rng.shuffle(fold.train.slice());
+      let lossSum = 0;
+      let seen = 0;
+      for (let s = 0; s < order.length; s += batch) {
+        const idx = order.slice(s, s + batch);
+        const x = batchTensor(ds, idx);
+        const y = labelTensor(ds, idx);
+        const loss = (await model.trainOnBatch(x, y)) as number;
+        tf.dispose([x, y]);
+        lossSum += loss * idx.length;
+        seen += idx.length;
+      }
+      // Training accuracy on (up to) 512 of this epoch's samples, to keep the epoch cheap.
+      const train = evaluate(model, ds, order.slice(0, 512), batch);
+      const val = fold.val.length > 0 ? evaluate(model, ds, fold.val, batch) : train;
+      const rec: EpochRecord = {
+        epoch: epoch + 1,
+        loss: lossSum / Math.max(1, seen),
+        accuracy: train.accuracy,
+        valLoss: val.loss,
+        valAccuracy: val.accuracy,
+        seconds: (Date.now() - t0) / 1000,
+      };
+      history.push(rec);
+      const stop = stopper.update(epoch, val.loss);
+      if (stopper.isBest(epoch)) {
+        if (bestWeights) tf.dispose(bestWeights);
+        bestWeights = model.getWeights().map((w) => w.clone());
+      }
+      opts.onEpoch?.(fold.index, rec);
+      bar.tick(1, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)} · val loss ${rec.valLoss.toFixed(4)} acc ${rec.valAccuracy.toFixed(3)} · ${rec.seconds.toFixed(1)} s/epoch`);
+      counter.epochs += 1;
+      if (opts.stopAfterEpochs !== undefined && counter.epochs >= opts.stopAfterEpochs) {
+        throw new Error(`stopped after ${counter.epochs} epochs (stopAfterEpochs)`);
+      }
+      if (stop) break;
+    }
+    if (bestWeights) model.setWeights(bestWeights);
+    const test = evaluate(model, ds, fold.test, batch);
+    bar.done(`best epoch ${stopper.bestEpoch + 1}, test accuracy ${test.accuracy.toFixed(4)}`);
+    const modelDir = path.join(dir, 'model');
+    await saveModel(model, modelDir);
+    const result: FoldResult = {
+      fold: fold.index,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      bestEpoch: stopper.bestEpoch + 1,
+      epochsRun: history.length,
+      history,
+      trainSize: fold.train.length,
+      valSize: fold.val.length,
+      testSize: fold.test.length,
+      seconds: (Date.now() - started) / 1000,
+      modelDir: 'model',
+      batchSize: batch,
+    };
+    writeJsonAtomic(path.join(dir, 'history.json'), history);
+    writeJsonAtomic(path.join(dir, 'predictions.json'), { ids: fold.test.map((i) => ds.ids[i]), indices: fold.test, labels: fold.test.map((i) => ds.labels[i]), logits: test.logits });
+    writeJsonAtomic(path.join(dir, 'metrics.json'), result);
+    return result;
+  } finally {
+    if (bestWeights) tf.dispose(bestWeights);
+    model.dispose();
+  }
+}
+
+function mean(a: number[]): number {
+  return a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
+}
+
+/** Sample standard deviation (n - 1), 0 for one value. */
+function std(a: number[]): number {
+  if (a.length < 2) return 0;
+  const m = mean(a);
+  return Math.sqrt(a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1));
+}
+
+/** The run's folder for a dataset and config. */
+export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
+  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg };
+  return path.join(root, 'train', `${ds.name}-${cfg.model}-${configHash(key)}`);
+}
+
+/** Read a finished fold (its folder is complete by construction). */
+function readFold(dir: string): FoldResult {
+  return readJson<FoldResult>(path.join(dir, 'metrics.json'));
+}
+
+/** k-fold training with resume; returns the summary (from disk when the run is complete). */
+export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  await initBackend();
+  if (!Number.isInteger(cfg.epochs) || cfg.epochs < 1) throw new Error(`epochs ${cfg.epochs} must be a positive integer`);
+  if (!(cfg.learningRate > 0)) throw new Error(`learningRate ${cfg.learningRate} must be > 0`);
+  const runDir = trainRunDir(ds, cfg, opts.root);
+  const summaryFile = path.join(runDir, 'summary.json');
+  if (!opts.force && fs.existsSync(summaryFile)) return readJson<TrainSummary>(summaryFile);
+  fs.mkdirSync(runDir, { recursive: true });
+  // Folders of folds that were killed mid-way are never read; remove them.
+  for (const f of fs.readdirSync(runDir)) if (f.startsWith('.tmp-') || f.startsWith('.old-')) fs.rmSync(path.join(runDir, f), { recursive: true, force: true });
+  const started = Date.now();
+  const folds = kFoldSplits(ds.labels, ds.groups, cfg.folds, { seed: cfg.seed, valFraction: cfg.valFraction });
+  writeJsonAtomic(path.join(runDir, 'folds.json'), folds.map((f) => ({ index: f.index, train: f.train.map((i) => ds.ids[i]), val: f.val.map((i) => ds.ids[i]), test: f.test.map((i) => ds.ids[i]) })));
+  const results: FoldResult[] = [];
+  const counter = { epochs: 0 };
+  for (const fold of folds) {
+    const dir = path.join(runDir, `fold-${fold.index + 1}`);
+    if (!opts.force && fs.existsSync(path.join(dir, 'metrics.json'))) {
+      results.push(readFold(dir));
+      continue;
+    }
+    let result: FoldResult | undefined;
+    await buildDirAtomic(dir, async (tmp) => {
+      result = await trainFold(cfg, ds, fold, opts, counter, tmp);
+    });
+    results.push(result!);
+  }
+  const accuracies = results.map((r) => r.testAccuracy);
+  const summary: TrainSummary = {
+    dataset: ds.name,
+    model: cfg.model,
+    parameters: parameterCount(cfg.model, { baseWidth: cfg.baseWidth, classes: ds.classNames.length }),
+    widths: presetWidths(cfg.model, { baseWidth: cfg.baseWidth }),
+    folds: results,
+    accuracies,
+    mean: mean(accuracies),
+    std: std(accuracies),
+    config: cfg,
+    runDir,
+  };
+  const header = ['model', 'parameters', ...results.map((r) => `fold${r.fold + 1}`), 'mean', 'std'];
+  const row = [cfg.model, summary.parameters, ...accuracies.map((a) => a.toFixed(4)), summary.mean.toFixed(4), summary.std.toFixed(4)];
+  writeFileAtomic(path.join(runDir, 'summary.csv'), `${header.join(',')}\n${row.join(',')}\n`);
+  const timings = { total: Date.now() - started, ...Object.fromEntries(results.map((r) => [`fold${r.fold + 1}`, Math.round(r.seconds * 1000)])) };
+  writeJsonAtomic(path.join(runDir, 'manifest.json'), buildManifest('train', path.basename(runDir), { dataset: ds.name, datasetMeta: ds.meta, ...cfg }, cfg.seed, started, timings));
+  writeJsonAtomic(summaryFile, summary);
+  return summary;
+}
+
+/** Load the model of one fold of a finished run. */
+export async function loadFoldModel(summary: TrainSummary, fold: number): Promise<tf.LayersModel> {
+  const f = summary.folds.find((r) => r.fold === fold);
+  if (!f) throw new Error(`${summary.runDir}: no fold ${fold}`);
+  return loadModel(path.join(summary.runDir, `fold-${fold + 1}`, f.modelDir));
+}
+
+/** Rows of the thesis's accuracy table (Tables 3 and 5) for several runs. */
+export function accuracyTable(runs: TrainSummary[]): Record<string, string | number>[] {
+  return runs.map((r) => ({
+    model: r.model,
+    parameters: r.parameters,
+    ...Object.fromEntries(r.accuracies.map((a, i) => [`fold ${i + 1}`, a])),
+    mean: r.mean,
+    std: r.std,
+  }));
+}
+
+/** The same table as CSV text. */
+export function accuracyTableCsv(runs: TrainSummary[]): string {
+  const rows = accuracyTable(runs);
+  const cols = Object.keys(rows[0] ?? {});
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => String(r[c] ?? '')).join(','))].join('\n') + '\n';
+}
