@@ -13,6 +13,7 @@ TESTS=(
   test/nifti.test.ts
   test/mnist3d.test.ts
   test/oasis2.test.ts
+  test/training.test.ts
   test/notebooks.test.ts
 )
 

@@ -5,6 +5,7 @@
 import { info } from '../env/info';
 import { parse, UsageError } from './args';
 import { dataCommand } from './data';
+import { trainCommand } from './train';
 
 export interface Command {
   name: string;
@@ -25,7 +26,7 @@ const infoCommand: Command = {
 };
 
 /** Subcommands, in the order `xai3d --help` lists them. Later modules add theirs here. */
-export const COMMANDS: Command[] = [infoCommand, dataCommand];
+export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
