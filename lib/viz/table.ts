@@ -39,3 +39,10 @@ export function showTable(rows: Row[], opts: TableOptions = {}): void {
     console.table(rows);
   }
 }
+
+/** A danfojs DataFrame (anything with `columns` and `values`) as a table. */
+export function showDataFrame(df: { columns: string[]; values: unknown }, opts: TableOptions = {}): void {
+  const values = df.values as unknown[][];
+  const rows = values.map((r) => Object.fromEntries(df.columns.map((c, i) => [c, (Array.isArray(r) ? r[i] : r) as Row[string]])));
+  showTable(rows, opts);
+}
