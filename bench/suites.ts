@@ -1,5 +1,6 @@
 /** The benchmark suites, by name (npm run bench -- <name>). */
 import { conv3dSuite } from './conv3d';
+import { trainSuite } from './train';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -14,4 +15,5 @@ export interface Suite {
 
 export const BENCHMARKS: Record<string, Suite> = {
   conv3d: conv3dSuite,
+  train: trainSuite,
 };

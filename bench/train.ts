@@ -1,0 +1,53 @@
+/**
+ * `npm run bench -- train`: training throughput of the thesis's largest models on the wasm backend, each in its own
+ * process (for its peak RSS): mnist-6conv at 32^3 with batch 32, and oasis-6conv at 128^3 with the largest batch that
+ * fits the 4 GB wasm heap. Widths are the presets' defaults (base 16 for 3D MNIST, 8 for OASIS-2).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { chooseBatchSize } from '../lib/backend/memory';
+import { initBackend } from '../lib/backend/select';
+import { versions } from '../lib/env/versions';
+import { buildModel } from '../lib/models/presets';
+import { peakRssMB, printTable, runChild, time } from './child';
+import type { Suite, SuiteOptions } from './suites';
+
+interface Throughput {
+  model: string;
+  inputSize: number;
+  batchSize: number;
+  threads: number;
+  msPerStep: number;
+  volumesPerSec: number;
+  peakRssMB: number;
+}
+
+async function childStep(args: string[]): Promise<Throughput> {
+  const [name, sizeText, batchText, repsText] = args;
+  const size = Number(sizeText);
+  const info = await initBackend({ backend: 'wasm' });
+  const model = buildModel(name, { inputSize: size });
+  model.compile({ optimizer: tf.train.adam(1e-5), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  const batch = batchText === 'auto' ? chooseBatchSize(model, 'train', undefined, 64) : Number(batchText);
+  const classes = model.outputs[0].shape[1] as number;
+  const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32', 2), classes).cast('float32');
+  const t = await time(() => model.trainOnBatch(x, y), Number(repsText), 1);
+  return { model: name, inputSize: size, batchSize: batch, threads: info.threads, msPerStep: t.medianMs, volumesPerSec: batch / (t.medianMs / 1000), peakRssMB: peakRssMB() };
+}
+
+async function run(opts: SuiteOptions): Promise<unknown> {
+  const rows = [
+    runChild<Throughput>('train:step', ['mnist-6conv', '32', '32', String(opts.reps)]),
+    runChild<Throughput>('train:step', ['oasis-6conv', '128', 'auto', String(Math.min(opts.reps, 2))]),
+  ];
+  printTable(rows.map((r) => ({ ...r })));
+  return { benchmark: 'train', date: new Date().toISOString(), versions: versions(), reps: opts.reps, rows };
+}
+
+export const trainSuite: Suite = {
+  run,
+  async child(part, args) {
+    if (part === 'step') return childStep(args);
+    throw new Error(`unknown train child part ${part}`);
+  },
+};
