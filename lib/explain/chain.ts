@@ -1,0 +1,193 @@
+/**
+ * A tfjs LayersModel as a chain of explainable steps.
+ *
+ * Supported layers: InputLayer, Conv3D, Dense, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, Flatten,
+ * Dropout, Activation (relu/linear) and BatchNormalization (folded into the preceding convolution or dense layer, a
+ * "canonizer" in Zennit's terms; the model itself is never modified). Conv3D and Dense may carry a relu or linear
+ * activation; a final softmax is dropped, since explanations start from the logit (xai-conventions.md).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type StepKind = 'conv3d' | 'dense' | 'maxpool3d' | 'avgpool3d' | 'gap3d' | 'flatten' | 'relu' | 'identity';
+
+export interface Step {
+  kind: StepKind;
+  /** Name of the model layer (for folded batch norms: the conv's name). */
+  name: string;
+  /** Position among the weight layers: 'conv1'..'convN' or 'dense' ('dense1'.. when several). */
+  position?: string;
+  /** Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias, folded with any batch normalisation. */
+  kernel?: tf.Tensor;
+  bias?: tf.Tensor;
+  /** Conv3D / pooling geometry. */
+  strides?: [number, number, number];
+  padding?: 'same' | 'valid';
+  poolSize?: [number, number, number];
+  /** Index of the model layer this step comes from. */
+  layerIndex: number;
+}
+
+export const SUPPORTED_LAYERS = ['InputLayer', 'Conv3D', 'Dense', 'MaxPooling3D', 'AveragePooling3D', 'GlobalAveragePooling3D', 'Flatten', 'Dropout', 'Activation', 'BatchNormalization'];
+
+function triple(v: unknown): [number, number, number] {
+  if (typeof v === 'number') return [v, v, v];
+  const a = v as number[];
+  return [a[0], a[1], a[2]];
+}
+
+function activationName(cfg: Record<string, unknown>): string {
+  const a = cfg.activation;
+  return typeof a === 'string' ? a : 'linear';
+}
+
+/** Turn the model into steps; throws naming the first unsupported layer. Tensors in steps belong to the caller. */
+export function modelChain(model: tf.LayersModel): Step[] {
+  const layers = model.layers;
+  for (const l of layers) {
+    if (l.inboundNodes.length > 1 || (l.inboundNodes[0] && l.inboundNodes[0].inboundLayers.length > 1)) {
+      throw new Error(`layer "${l.name}" has several inputs or is shared: xai3d explains sequential (chain) models only`);
+    }
+  }
+  const steps: Step[] = [];
+  let convCount = 0;
+  let denseCount = 0;
+  const denseTotal = layers.filter((l) => l.getClassName() === 'Dense').length;
+  layers.forEach((layer, i) => {
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig() as Record<string, unknown>;
+    switch (cls) {
+      case 'InputLayer':
+      case 'Dropout':
+        return;
+      case 'Conv3D':
+      case 'Dense': {
+        const [kernel, bias] = layer.getWeights();
+        const useBias = cfg.useBias !== false && bias !== undefined;
+        const dilation = triple(cfg.dilationRate ?? 1);
+        if (cls === 'Conv3D' && (dilation[0] !== 1 || dilation[1] !== 1 || dilation[2] !== 1)) {
+          throw new Error(`layer "${layer.name}": dilated Conv3D is not supported by the LRP engine`);
+        }
+        if (cls === 'Conv3D' && cfg.dataFormat === 'channelsFirst') throw new Error(`layer "${layer.name}": channelsFirst Conv3D is not supported; use channelsLast (NDHWC)`);
+        const isConv = cls === 'Conv3D';
+        if (isConv) convCount += 1;
+        else denseCount += 1;
+        steps.push({
+          kind: isConv ? 'conv3d' : 'dense',
+          name: layer.name,
+          position: isConv ? `conv${convCount}` : denseTotal === 1 ? 'dense' : `dense${denseCount}`,
+          kernel: kernel.clone(),
+          bias: useBias ? bias.clone() : tf.zeros([kernel.shape[kernel.shape.length - 1]]),
+          strides: isConv ? triple(cfg.strides ?? 1) : undefined,
+          padding: isConv ? (cfg.padding as 'same' | 'valid') : undefined,
+          layerIndex: i,
+        });
+        pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
+        return;
+      }
+      case 'BatchNormalization': {
+        const prev = steps.length > 0 ? steps[steps.length - 1] : undefined;
+        const prevIsLinear = prev && (prev.kind === 'conv3d' || prev.kind === 'dense');
+        if (!prevIsLinear) throw new Error(`layer "${layer.name}": BatchNormalization must directly follow a Conv3D or Dense layer (with a linear activation) to be folded`);
+        const ws = layer.getWeights();
+        const hasScale = cfg.scale !== false;
+        const hasCenter = cfg.center !== false;
+        let k = 0;
+        const gamma = hasScale ? ws[k++] : tf.onesLike(ws[ws.length - 2]);
+        const beta = hasCenter ? ws[k++] : tf.zerosLike(ws[ws.length - 2]);
+        const mean = ws[k++];
+        const variance = ws[k++];
+        const eps = (cfg.epsilon as number) ?? 1e-3;
+        const scale = tf.tidy(() => gamma.div(variance.add(eps).sqrt()));
+        const newKernel = tf.tidy(() => prev.kernel!.mul(scale));
+        const newBias = tf.tidy(() => prev.bias!.sub(mean).mul(scale).add(beta));
+        tf.dispose([prev.kernel!, prev.bias!, scale]);
+        prev.kernel = newKernel;
+        prev.bias = newBias;
+        prev.name = `${prev.name}+${layer.name}`;
+        return;
+      }
+      case 'MaxPooling3D':
+      case 'AveragePooling3D': {
+        const pool = triple(cfg.poolSize ?? 2);
+        const strides = triple(cfg.strides ?? pool);
+        if (pool.some((p, a) => p !== strides[a])) throw new Error(`layer "${layer.name}": pooling with strides different from the pool size is not supported`);
+        steps.push({ kind: cls === 'MaxPooling3D' ? 'maxpool3d' : 'avgpool3d', name: layer.name, poolSize: pool, strides, padding: (cfg.padding as 'same' | 'valid') ?? 'valid', layerIndex: i });
+        return;
+      }
+      case 'GlobalAveragePooling3D':
+        if (cfg.keepdims === true || cfg.keepDims === true) throw new Error(`layer "${layer.name}": keepdims GlobalAveragePooling3D is not supported`);
+        steps.push({ kind: 'gap3d', name: layer.name, layerIndex: i });
+        return;
+      case 'Flatten':
+        steps.push({ kind: 'flatten', name: layer.name, layerIndex: i });
+        return;
+      case 'Activation':
+        pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
+        return;
+      default:
+        throw new Error(`layer "${layer.name}" (${cls}) is not supported by the explanation engine; supported: ${SUPPORTED_LAYERS.join(', ')}`);
+    }
+  });
+
+  function pushActivation(act: string, name: string, i: number, last: boolean): void {
+    if (act === 'linear') return;
+    if (act === 'relu') {
+      steps.push({ kind: 'relu', name: `${name}/relu`, layerIndex: i });
+      return;
+    }
+    if (act === 'softmax' && last) return; // explanations use the logit
+    throw new Error(`layer "${name}": activation "${act}" is not supported (relu or linear; a final softmax is ignored)`);
+  }
+
+  if (steps.length === 0 || steps[steps.length - 1].kind !== 'dense') {
+    throw new Error('the model must end with a Dense layer producing the class scores');
+  }
+  return steps;
+}
+
+/** Free the tensors held by a chain. */
+export function disposeChain(steps: Step[]): void {
+  for (const s of steps) tf.dispose([s.kernel, s.bias].filter((t): t is tf.Tensor => !!t));
+}
+
+/** Apply a linear step (conv3d/dense) with given weights (no activation). */
+export function linear(step: Step, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  if (step.kind === 'conv3d') {
+    const y = tf.conv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, step.strides!, step.padding!);
+    return bias ? y.add(bias) : y;
+  }
+  const y = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+  return bias ? y.add(bias) : y;
+}
+
+/** Forward one step. */
+export function forwardStep(step: Step, x: tf.Tensor): tf.Tensor {
+  switch (step.kind) {
+    case 'conv3d':
+    case 'dense':
+      return linear(step, x, step.kernel!, step.bias!);
+    case 'relu':
+      return tf.relu(x);
+    case 'maxpool3d':
+      return tf.maxPool3d(x as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!);
+    case 'avgpool3d':
+      return tf.avgPool3d(x as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!);
+    case 'gap3d':
+      return tf.mean(x, [1, 2, 3]);
+    case 'flatten':
+      return x.reshape([x.shape[0], -1]);
+    case 'identity':
+      return x;
+  }
+}
+
+/** Forward the chain, returning the input of every step and the output (logits). */
+export function forwardChain(steps: Step[], x: tf.Tensor): { inputs: tf.Tensor[]; logits: tf.Tensor2D } {
+  const inputs: tf.Tensor[] = [];
+  let h = x;
+  for (const s of steps) {
+    inputs.push(h);
+    h = forwardStep(s, h);
+  }
+  return { inputs, logits: h as tf.Tensor2D };
+}

@@ -1,0 +1,191 @@
+/**
+ * The LRP engine: walks the chain backwards from the target logit, applying each weight layer's rule (rules.ts, in
+ * their shared form), passing relevance through ReLUs, and redistributing it at pooling layers:
+ *   max pooling  'wta': all of a window's relevance to its maximum (what the gradient does; ties to the last maximum,
+ *                as tfjs's kernels break them); 'proportional': R_j = a_j / s(sum_window a) R_k ("sum pooling");
+ *   average pooling and global average pooling: proportional.
+ * Relevance at the output is the target logit z_c at unit c and zero elsewhere. Batched over volumes; every tensor
+ * lives inside tf.tidy. The conservation audit records, per layer, the relevance leaving and entering it and what
+ * biases and stabilisers absorbed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tidyValue } from '../../util/tidy';
+import { forwardChain, linear, modelChain, disposeChain, type Step } from '../chain';
+import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
+import { stabilise, type Rule } from './rules';
+
+export interface LayerAudit {
+  layer: string;
+  kind: string;
+  position?: string;
+  rule?: string;
+  /** Relevance arriving at the layer's output (mean over the batch). */
+  relevanceOut: number;
+  /** Relevance the layer passes to its input. */
+  relevanceIn: number;
+  /** relevanceOut - relevanceIn: what biases and stabilisers absorbed. */
+  absorbed: number;
+}
+
+export interface LrpResult {
+  /** Input relevance summed over channels, [b, D, H, W] as a Float32Array per volume. */
+  maps: Float32Array[];
+  /** Input relevance with channels, per volume (length D*H*W*C). */
+  mapsWithChannels: Float32Array[];
+  classes: number[];
+  logits: number[];
+  /** Sum of input relevance per volume. */
+  relevanceSums: number[];
+  /** Per layer, from the output down (means over the batch). */
+  audit: LayerAudit[];
+  rules: Record<string, string>;
+  pool: PoolMode;
+}
+
+export interface LrpOptions extends AssignOptions {
+  /** Target class per volume (default: the predicted class). */
+  classes?: number[];
+}
+
+/** Which step inputs are non-negative by construction (after a ReLU, through pooling). */
+function nonNegativeInputs(steps: Step[]): boolean[] {
+  const out: boolean[] = [];
+  let nonNeg = false;
+  for (const s of steps) {
+    out.push(nonNeg);
+    if (s.kind === 'relu') nonNeg = true;
+    else if (s.kind === 'conv3d' || s.kind === 'dense') nonNeg = false;
+  }
+  return out;
+}
+
+/** J^T S of the linear map u -> layer(u; w) (no bias), evaluated with the fast 3D kernels. */
+function transposeApply(step: Step, u: tf.Tensor, w: tf.Tensor, S: tf.Tensor): tf.Tensor {
+  return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(linear(step, v, w, null), S)))(u);
+}
+
+/** Relevance through one weight layer under `rule`. */
+export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, inputNonNegative: boolean): tf.Tensor {
+  return tf.tidy(() => {
+    let Rin: tf.Tensor | null = null;
+    for (const g of rule.groups) {
+      if (g.coef === 0) continue;
+      const terms = g.terms.filter((t) => !(inputNonNegative && t.zeroForNonNegativeInput));
+      const mods = terms.map((t) => ({ t, u: t.input(a), w: t.weight(step.kernel!), b: t.bias ? t.bias(step.bias!) : null }));
+      let z: tf.Tensor | null = null;
+      for (const m of mods) {
+        const zt = linear(step, m.u, m.w, m.b).mul(m.t.coef);
+        z = z ? z.add(zt) : zt;
+      }
+      const S = R.div(stabilise(z!, rule.stabiliser));
+      for (const m of mods) {
+        const contrib = m.u.mul(transposeApply(step, m.u, m.w, S)).mul(m.t.coef * g.coef);
+        Rin = Rin ? Rin.add(contrib) : contrib;
+      }
+    }
+    return Rin ?? tf.zerosLike(a);
+  });
+}
+
+function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const vol = step.poolSize![0] * step.poolSize![1] * step.poolSize![2];
+    const sumPool = (u: tf.Tensor) => tf.avgPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(vol);
+    const S = R.div(stabilise(sumPool(a), 1e-9));
+    return a.mul(tf.grad((u: tf.Tensor) => tf.sum(sumPool(u).mul(S)))(a));
+  });
+}
+
+/** Relevance through a non-weight step. */
+function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf.Tensor {
+  return tf.tidy(() => {
+    switch (step.kind) {
+      case 'relu':
+        return R.clone();
+      case 'flatten':
+        return R.reshape(a.shape);
+      case 'gap3d': {
+        // R_j = a_j / s(sum_spatial a) R_c (proportional; GAP is linear, so this is also LRP-0).
+        const S = R.div(stabilise(tf.sum(a, [1, 2, 3]), 1e-9));
+        return a.mul(S.reshape([S.shape[0], 1, 1, 1, S.shape[1] as number]));
+      }
+      case 'avgpool3d':
+        return poolProportional(step, a, R);
+      case 'maxpool3d':
+        if (pool === 'proportional') return poolProportional(step, a, R);
+        return tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(R)))(a);
+      default:
+        throw new Error(`no relevance rule for step ${step.kind}`);
+    }
+  });
+}
+
+function perSampleSums(t: tf.Tensor): number[] {
+  return Array.from(tf.tidy(() => tf.sum(t.reshape([t.shape[0], -1]), 1)).dataSync());
+}
+
+/** LRP on a chain (steps from modelChain). */
+export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {}): LrpResult {
+  const assignment = assignRules(steps, opts);
+  const nonNeg = nonNegativeInputs(steps);
+  const b = x.shape[0];
+  const audit: LayerAudit[] = [];
+  return tidyValue(() => {
+    const { inputs, logits } = forwardChain(steps, x);
+    const predicted = Array.from(tf.argMax(logits, 1).dataSync());
+    const classes: number[] = opts.classes ?? predicted;
+    const nClasses = logits.shape[1];
+    if (classes.length !== b) throw new Error(`${classes.length} target classes for ${b} volumes`);
+    for (const c of classes) if (!(Number.isInteger(c) && c >= 0 && c < nClasses)) throw new Error(`class ${c} is not a class of this model (0..${nClasses - 1})`);
+    const mask = tf.oneHot(tf.tensor1d(classes, 'int32'), nClasses).cast('float32');
+    const target = logits.mul(mask);
+    const logitValues = Array.from(tf.sum(target, 1).dataSync());
+    let R: tf.Tensor = target;
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const s = steps[i];
+      const rule = assignment.rules.get(i);
+      const out = perSampleSums(R);
+      const next = rule ? applyRule(s, rule, inputs[i], R, nonNeg[i]) : passThrough(s, inputs[i], R, assignment.pool);
+      const inn = perSampleSums(next);
+      const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
+      if (s.kind !== 'relu' && s.kind !== 'flatten') {
+        audit.push({
+          layer: s.name,
+          kind: s.kind === 'maxpool3d' ? `maxpool3d (${assignment.pool})` : s.kind,
+          position: s.position,
+          rule: rule ? describeRule(rule) : undefined,
+          relevanceOut: mean(out),
+          relevanceIn: mean(inn),
+          absorbed: mean(out) - mean(inn),
+        });
+      }
+      R = next;
+    }
+    const [, D, H, W, C] = x.shape;
+    const withChannels = R.dataSync() as Float32Array;
+    const summed = tf.sum(R, 4).dataSync() as Float32Array;
+    const n = D * H * W;
+    const maps = Array.from({ length: b }, (_, k) => summed.slice(k * n, (k + 1) * n));
+    const mapsWithChannels = Array.from({ length: b }, (_, k) => withChannels.slice(k * n * C, (k + 1) * n * C));
+    return {
+      maps,
+      mapsWithChannels,
+      classes,
+      logits: logitValues,
+      relevanceSums: maps.map((m) => m.reduce((p, q) => p + q, 0)),
+      audit,
+      rules: assignment.table,
+      pool: assignment.pool,
+    };
+  });
+}
+
+/** LRP of a LayersModel on a batch of volumes [b, D, H, W, C]. */
+export function lrp(model: tf.LayersModel, x: tf.Tensor5D, opts: LrpOptions = {}): LrpResult {
+  const steps = modelChain(model);
+  try {
+    return lrpOnChain(steps, x, opts);
+  } finally {
+    disposeChain(steps);
+  }
+}

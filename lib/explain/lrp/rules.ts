@@ -1,0 +1,178 @@
+/**
+ * LRP rules in one shared form (after Zennit's "basic hook": a rule is data, not a bespoke backward pass).
+ *
+ * A rule is a list of groups; a group is a list of terms; a term modifies the layer's input, weights and bias.
+ * For a linear layer z_k = sum_j a_j w_jk + b_k receiving relevance R_k:
+ *     z^g_k   = sum_t c_t * layer(input_t(a); weight_t(w), bias_t(b))_k             (the group's modified output)
+ *     S^g_k   = R_k / s(z^g_k),   s(z) = z + eps * sign(z), sign(0) = +1             (stabilised division)
+ *     R_j     = sum_g c_g sum_t c_t * input_t(a)_j * (J_{weight_t}^T S^g)_j          (the gradient x input reducer)
+ * LRP-0, epsilon and gamma are one group of one term; zB is one group of three terms; alpha-beta is two groups
+ * (positive and negative contributions). Adding a rule never touches the engine (lrp.ts).
+ *
+ * References: Bach et al. 2015 (LRP-0, epsilon, alpha-beta); Montavon et al. 2017 (zB); Montavon et al. 2019
+ * (gamma, flat, w^2, the overview this file follows); Kohlbrenner et al. 2020 (composites).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface RuleTerm {
+  coef: number;
+  /** Modified input (may be a constant, e.g. the zB bounds). */
+  input: (a: tf.Tensor) => tf.Tensor;
+  weight: (w: tf.Tensor) => tf.Tensor;
+  /** Modified bias, or null for none. */
+  bias: ((b: tf.Tensor) => tf.Tensor) | null;
+  /** The term vanishes when the layer's input is non-negative (e.g. a^- terms after a ReLU). */
+  zeroForNonNegativeInput?: boolean;
+}
+
+export interface RuleGroup {
+  coef: number;
+  terms: RuleTerm[];
+}
+
+export interface Rule {
+  /** Name as used in --rules and composites: zero, epsilon, gamma, alphabeta, zb, flat, wsquare. */
+  name: RuleName;
+  /** Parameters, for reports. */
+  params: Record<string, number>;
+  groups: RuleGroup[];
+  /** eps of the stabiliser s(z) = z + eps * sign(z). */
+  stabiliser: number;
+}
+
+export const RULE_NAMES = ['zero', 'epsilon', 'gamma', 'alphabeta', 'zb', 'flat', 'wsquare'] as const;
+export type RuleName = (typeof RULE_NAMES)[number];
+
+/** The default stabiliser of rules without their own epsilon. */
+export const EPS_STABILISER = 1e-9;
+
+const id = (t: tf.Tensor) => t;
+const pos = (t: tf.Tensor) => tf.relu(t);
+const neg = (t: tf.Tensor) => tf.neg(tf.relu(tf.neg(t)));
+
+/** LRP-0 (Bach et al. 2015): R_j = a_j sum_k w_jk R_k / s(z_k), bias in z. */
+export function zeroRule(): Rule {
+  return { name: 'zero', params: {}, stabiliser: EPS_STABILISER, groups: [{ coef: 1, terms: [{ coef: 1, input: id, weight: id, bias: id }] }] };
+}
+
+/** LRP-epsilon (Bach et al. 2015): the LRP-0 form with s(z) = z + eps sign(z). Thesis: eps = 0.0025. */
+export function epsilonRule(epsilon = 0.0025): Rule {
+  if (!(epsilon > 0)) throw new Error(`epsilon rule: epsilon must be > 0, got ${epsilon}`);
+  return { name: 'epsilon', params: { epsilon }, stabiliser: epsilon, groups: [{ coef: 1, terms: [{ coef: 1, input: id, weight: id, bias: id }] }] };
+}
+
+/**
+ * LRP-gamma (Montavon et al. 2019): weights w + gamma w^+, bias b + gamma b^+. Written for non-negative inputs
+ * (after a ReLU). Thesis: gamma = 0.25.
+ */
+export function gammaRule(gamma = 0.25): Rule {
+  if (!(gamma >= 0)) throw new Error(`gamma rule: gamma must be >= 0, got ${gamma}`);
+  return {
+    name: 'gamma',
+    params: { gamma },
+    stabiliser: EPS_STABILISER,
+    groups: [{ coef: 1, terms: [{ coef: 1, input: id, weight: (w) => w.add(pos(w).mul(gamma)), bias: (b) => b.add(pos(b).mul(gamma)) }] }],
+  };
+}
+
+/**
+ * LRP-alpha-beta (Bach et al. 2015): alpha x (positive contributions a^+ w^+ + a^- w^-, bias b^+) minus beta x
+ * (negative contributions a^+ w^- + a^- w^+, bias b^-), each normalised by its own total. alpha - beta = 1.
+ * alpha1beta0 is the z+ rule.
+ */
+export function alphaBetaRule(alpha = 1, beta = 0): Rule {
+  if (!(alpha >= 0 && beta >= 0)) throw new Error(`alphabeta rule: alpha and beta must be >= 0, got alpha=${alpha}, beta=${beta}`);
+  if (Math.abs(alpha - beta - 1) > 1e-9) throw new Error(`alphabeta rule: alpha - beta must be 1, got alpha=${alpha}, beta=${beta}`);
+  const groups: RuleGroup[] = [
+    {
+      coef: alpha,
+      terms: [
+        { coef: 1, input: pos, weight: pos, bias: pos },
+        { coef: 1, input: neg, weight: neg, bias: null, zeroForNonNegativeInput: true },
+      ],
+    },
+  ];
+  if (beta > 0) {
+    groups.push({
+      coef: -beta,
+      terms: [
+        { coef: 1, input: pos, weight: neg, bias: neg },
+        { coef: 1, input: neg, weight: pos, bias: null, zeroForNonNegativeInput: true },
+      ],
+    });
+  }
+  return { name: 'alphabeta', params: { alpha, beta }, stabiliser: EPS_STABILISER, groups };
+}
+
+/**
+ * zB (Montavon et al. 2017), for the first layer, whose inputs lie in [low, high]:
+ * R_j = sum_k (x_j w_jk - l_j w^+_jk - h_j w^-_jk) R_k / s(sum_j (x_j w_jk - l_j w^+_jk - h_j w^-_jk)); no bias.
+ * Default [0, 1], the range of xai3d's preprocessed volumes.
+ */
+export function zbRule(low = 0, high = 1): Rule {
+  if (!(Number.isFinite(low) && Number.isFinite(high))) throw new Error(`zb rule: low and high must be finite numbers, got ${low}, ${high}`);
+  if (!(low < high)) throw new Error(`zb rule: low (${low}) must be < high (${high})`);
+  return {
+    name: 'zb',
+    params: { low, high },
+    stabiliser: EPS_STABILISER,
+    groups: [
+      {
+        coef: 1,
+        terms: [
+          { coef: 1, input: id, weight: id, bias: null },
+          { coef: -1, input: (a) => tf.fill(a.shape, low), weight: pos, bias: null },
+          { coef: -1, input: (a) => tf.fill(a.shape, high), weight: neg, bias: null },
+        ],
+      },
+    ],
+  };
+}
+
+/** Flat (Montavon et al. 2019): every connected input gets an equal share, R_j = sum_k R_k / (number of inputs of k). */
+export function flatRule(): Rule {
+  return { name: 'flat', params: {}, stabiliser: EPS_STABILISER, groups: [{ coef: 1, terms: [{ coef: 1, input: (a) => tf.onesLike(a), weight: (w) => tf.onesLike(w), bias: null }] }] };
+}
+
+/** w^2 (Montavon et al. 2017): R_j = sum_k w_jk^2 / sum_j' w_j'k^2 R_k. */
+export function wSquareRule(): Rule {
+  return { name: 'wsquare', params: {}, stabiliser: EPS_STABILISER, groups: [{ coef: 1, terms: [{ coef: 1, input: (a) => tf.onesLike(a), weight: (w) => w.square(), bias: null }] }] };
+}
+
+/** A rule spec as accepted by --rules JSON and composites. */
+export interface RuleSpec {
+  rule: RuleName | string;
+  epsilon?: number;
+  gamma?: number;
+  alpha?: number;
+  beta?: number;
+  low?: number;
+  high?: number;
+}
+
+/** Build a rule from a spec; `defaults` supplies zB bounds when the spec has none. */
+export function makeRule(spec: RuleSpec, defaults: { low?: number; high?: number } = {}, where = 'rule'): Rule {
+  switch (spec.rule) {
+    case 'zero':
+      return zeroRule();
+    case 'epsilon':
+      return epsilonRule(spec.epsilon ?? 0.0025);
+    case 'gamma':
+      return gammaRule(spec.gamma ?? 0.25);
+    case 'alphabeta':
+      return alphaBetaRule(spec.alpha ?? 1, spec.beta ?? (spec.alpha !== undefined ? spec.alpha - 1 : 0));
+    case 'zb':
+      return zbRule(spec.low ?? defaults.low ?? 0, spec.high ?? defaults.high ?? 1);
+    case 'flat':
+      return flatRule();
+    case 'wsquare':
+      return wSquareRule();
+    default:
+      throw new Error(`${where}: unknown rule "${spec.rule}"; use one of ${RULE_NAMES.join(', ')}`);
+  }
+}
+
+/** s(z) = z + eps * sign(z), sign(0) = +1. */
+export function stabilise(z: tf.Tensor, eps: number): tf.Tensor {
+  return z.add(tf.where(z.greaterEqual(0), tf.scalar(eps), tf.scalar(-eps)));
+}
