@@ -40,3 +40,11 @@ export { chooseBatchSize, checkBatchFits, estimateHeapBytes, maxBatchSize } from
 export { readMnistImages, readMnistLabels, readMnistTestDigits } from './data/mnist3d/idx';
 export { trainKFold, loadFoldModel, accuracyTable, accuracyTableCsv, evaluate, EarlyStopping, type TrainConfig, type TrainSummary } from './training/train';
 export { trainFamily, accuracyVsParametersFigure, trainingCurvesFigure } from './training/family';
+export { explainTensor, explainDataset, METHODS, type Method, type ExplainOptions, type Explanation } from './explain/explain';
+export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
+export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit } from './explain/lrp/lrp';
+export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';
+export { makeRule, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flatRule, wSquareRule, RULE_NAMES, type RuleSpec } from './explain/lrp/rules';
+export { modelChain, SUPPORTED_LAYERS } from './explain/chain';
+export { upsampleTrilinear } from './explain/upsample';
+export { readInputVolume, writeHeatmap } from './explain/heatmap-io';

@@ -14,6 +14,7 @@ TESTS=(
   test/mnist3d.test.ts
   test/oasis2.test.ts
   test/training.test.ts
+  test/explain.test.ts
   test/notebooks.test.ts
 )
 

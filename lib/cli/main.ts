@@ -6,6 +6,7 @@ import { info } from '../env/info';
 import { parse, UsageError } from './args';
 import { dataCommand } from './data';
 import { trainCommand } from './train';
+import { explainCommand } from './explain';
 
 export interface Command {
   name: string;
@@ -26,7 +27,7 @@ const infoCommand: Command = {
 };
 
 /** Subcommands, in the order `xai3d --help` lists them. Later modules add theirs here. */
-export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand];
+export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand, explainCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from './atomic';
+// Registers xai3d's custom layers (GlobalAveragePooling3D) before any model is deserialised.
+import '../models/global-average-pooling-3d';
 import { sha256 } from '../util/hash';
 
 function concatBuffers(parts: ArrayBuffer[]): ArrayBuffer {
@@ -125,7 +127,5 @@ export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel>
   if (dirOrModelJson.endsWith('.json') && path.basename(dirOrModelJson) !== 'model.json') {
     throw new Error(`${dirOrModelJson}: expected a folder or a file named model.json`);
   }
-  // Make sure xai3d's custom layers are registered before deserialising.
-  await import('../models/global-average-pooling-3d');
   return tf.loadLayersModel(fileSystemModel(dir));
 }

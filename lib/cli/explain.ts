@@ -1,0 +1,85 @@
+/** `xai3d explain`: a heatmap for one volume (a stable contract: keep these flags and formats). */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../backend/select';
+import { explainTensor, METHODS, type Method } from '../explain/explain';
+import { readInputVolume, writeHeatmap } from '../explain/heatmap-io';
+import type { PoolMode } from '../explain/lrp/composites';
+import type { RuleSpec } from '../explain/lrp/rules';
+import { loadModel } from '../io/model-files';
+import { numberOption, parse, UsageError } from './args';
+import type { Command } from './main';
+
+const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
+                     [--composite composite1|composite2|composite3|<preset>] [--rules JSON] [--pool wta|proportional]
+                     [--class K] [--layer NAME] [--low L --high H] --out FILE [--json]
+  FILE (input): .npy (D,H,W or D,H,W,C; float32/float64) or NIfTI (.nii, .nii.gz, .hdr/.img)
+  FILE (out):   .npy (float32, C order, D,H,W) or .nii/.nii.gz (the input's geometry)
+  --rules: JSON keyed by conv1..convN, dense or a layer name: {"rule": "zero"|"epsilon"|"gamma"|"alphabeta"|"zb"|
+           "flat"|"wsquare", "epsilon", "gamma", "alpha", "beta", "low", "high"}; layers not named use LRP-0;
+           combined with --composite it overrides the composite's entries. zB bounds: the entry's low/high, else
+           --low/--high, else [0, 1].
+  --json: prints {"class", "logit", "relevance_sum", "per_layer": [...]} to stdout.`;
+
+export const explainCommand: Command = {
+  name: 'explain',
+  summary: 'heatmap of one volume: CAM, Grad-CAM, gradient, input x gradient, LRP composites',
+  async run(args) {
+    const { values } = parse(args, {
+      model: { type: 'string' }, input: { type: 'string' }, method: { type: 'string' }, composite: { type: 'string' },
+      rules: { type: 'string' }, pool: { type: 'string' }, class: { type: 'string' }, layer: { type: 'string' },
+      low: { type: 'string' }, high: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
+    }, USAGE);
+    if (values.help) return 0;
+    for (const req of ['model', 'input', 'method', 'out']) if (!values[req]) throw new UsageError(`--${req} is required\n\n${USAGE}`);
+    const method = values.method as string;
+    if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
+    const pool = values.pool as string | undefined;
+    if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
+    let rules: Record<string, RuleSpec> | undefined;
+    if (values.rules !== undefined) {
+      try {
+        rules = JSON.parse(values.rules as string);
+      } catch (err) {
+        throw new UsageError(`--rules is not valid JSON: ${(err as Error).message}`);
+      }
+      if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) throw new UsageError('--rules must be a JSON object keyed by conv1..convN, dense or layer names');
+      for (const [k, v] of Object.entries(rules)) if (!v || typeof v !== 'object' || typeof (v as RuleSpec).rule !== 'string') throw new UsageError(`--rules: entry "${k}" needs a "rule" field`);
+    }
+    if ((values.composite || rules || pool) && method !== 'lrp') throw new UsageError(`--composite, --rules and --pool apply to --method lrp only`);
+    const cls = numberOption(values, 'class', { integer: true, min: 0 });
+    const low = numberOption(values, 'low');
+    const high = numberOption(values, 'high');
+    await initBackend();
+    const model = await loadModel(values.model as string);
+    const input = readInputVolume(values.input as string);
+    const x = tf.tensor5d(input.data, [1, ...input.shape]);
+    try {
+      const r = explainTensor(model, x, {
+        method: method as Method,
+        composite: values.composite as string | undefined,
+        rules,
+        pool: pool as PoolMode | undefined,
+        classes: cls,
+        layer: values.layer as string | undefined,
+        low,
+        high,
+      });
+      writeHeatmap(values.out as string, r.maps[0], [input.shape[0], input.shape[1], input.shape[2]], { affine: input.affine, pixdim: input.pixdim });
+      if (values.json) {
+        process.stdout.write(
+          JSON.stringify({
+            class: r.classes[0],
+            logit: r.logits[0],
+            relevance_sum: r.relevanceSums[0],
+            per_layer: r.audit.map((a) => ({ layer: a.layer, kind: a.kind, position: a.position ?? null, rule: a.rule ?? null, relevance_out: a.relevanceOut, relevance_in: a.relevanceIn, absorbed: a.absorbed })),
+          }) + '\n',
+        );
+      } else {
+        process.stderr.write(`${method}${values.composite ? ` (${values.composite})` : ''}: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}, relevance sum ${r.relevanceSums[0].toFixed(4)} -> ${values.out}\n`);
+      }
+    } finally {
+      x.dispose();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,255 @@
+/**
+ * Explanations: identities (LRP-0 with wta = gradient x input; CAM mean + bias = logit), hand-computed results for
+ * every rule on a tiny layer, alpha1beta0 = z+, conservation on bias-free models and the audit's accounting, the
+ * composites' rule tables, BatchNorm folding, heatmap files keeping the input's geometry, and CLI errors.
+ */
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../lib/backend/select';
+import { buildModel } from '../lib/models/presets';
+import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
+import { modelChain, disposeChain, forwardChain, type Step } from '../lib/explain/chain';
+import { applyRule, lrp } from '../lib/explain/lrp/lrp';
+import { alphaBetaRule, epsilonRule, flatRule, gammaRule, makeRule, wSquareRule, zbRule, zeroRule } from '../lib/explain/lrp/rules';
+import { assignRules, thesisPosition } from '../lib/explain/lrp/composites';
+import { cam, gradCam, gradients } from '../lib/explain/cam';
+import { upsampleTrilinear } from '../lib/explain/upsample';
+import { saveModel } from '../lib/io/model-files';
+import { readNifti, writeNifti } from '../lib/io/nifti';
+import { readNpy, writeNpy } from '../lib/io/npy';
+import { runCli, tempDir } from './helpers';
+
+process.env.XAI3D_QUIET = '1';
+
+before(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+/** A preset with small random biases (so identities are not trivially true). */
+function randomModel(name: string, size: number, seed: number): tf.Sequential {
+  const m = buildModel(name, { inputSize: size, baseWidth: 4, seed });
+  m.setWeights(m.getWeights().map((w, i) => (w.shape.length === 1 ? tf.randomNormal(w.shape, 0, 0.05, 'float32', seed * 100 + i) : w)));
+  return m;
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return d / (s || 1);
+}
+
+test('LRP-0 on every layer with wta pooling equals gradient x input (random models, with biases)', () => {
+  for (const [name, size, seed] of [['mnist-6conv', 16, 1], ['mnist-3conv', 16, 2], ['oasis-3conv', 16, 3]] as const) {
+    const m = randomModel(name, size, seed);
+    const x = tf.randomUniform([2, size, size, size, 1], 0, 1, 'float32', seed) as tf.Tensor5D;
+    const r = lrp(m, x, { pool: 'wta' });
+    const g = gradients(m, x, { timesInput: true, classes: r.classes });
+    for (let k = 0; k < 2; k++) assert.ok(relErr(r.maps[k], g.maps[k]) < 1e-4, `${name} volume ${k}: ${relErr(r.maps[k], g.maps[k])}`);
+    // Also for a class that is not the predicted one.
+    const other = r.classes.map((c) => (c + 1) % (name.startsWith('mnist') ? 10 : 2));
+    const r2 = lrp(m, x, { classes: other });
+    const g2 = gradients(m, x, { timesInput: true, classes: other });
+    assert.ok(relErr(r2.maps[0], g2.maps[0]) < 1e-4);
+    m.dispose();
+  }
+});
+
+test('CAM: mean of the raw map + the class bias equals the logit; trilinear upsampling to the input grid', () => {
+  const m = randomModel('mnist-4conv', 16, 4);
+  const x = tf.randomUniform([3, 16, 16, 16, 1], 0, 1, 'float32', 9) as tf.Tensor5D;
+  const c = cam(m, x);
+  const bias = m.getLayer('dense').getWeights()[1].dataSync();
+  const logits = (m.predict(x) as tf.Tensor).arraySync() as number[][];
+  c.rawMaps.forEach((raw, k) => {
+    const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
+    assert.ok(Math.abs(mean + bias[c.classes[k]] - logits[k][c.classes[k]]) < 1e-5);
+    assert.ok(Math.abs(c.logits[k] - logits[k][c.classes[k]]) < 1e-5);
+  });
+  assert.deepEqual(c.rawShape, [4, 4, 4]);
+  assert.equal(c.maps[0].length, 16 ** 3);
+  // Half-pixel trilinear: a constant stays constant; a ramp along W maps to the sampled positions.
+  assert.ok(upsampleTrilinear(new Float32Array(8).fill(2), [2, 2, 2], [4, 4, 4]).every((v) => Math.abs(v - 2) < 1e-7));
+  const ramp = upsampleTrilinear(Float32Array.from([0, 1, 0, 1, 0, 1, 0, 1]), [2, 2, 2], [2, 2, 4]);
+  assert.deepEqual(Array.from(ramp.slice(0, 4)), [0, 0.25, 0.75, 1]);
+  // Grad-CAM: non-negative, on the chosen layer's grid.
+  const gc = gradCam(m, x, { layer: 'conv3' });
+  assert.deepEqual(gc.rawShape, [8, 8, 8], 'conv3 follows the first max pooling');
+  assert.ok(gc.maps[0].every((v) => v >= 0));
+  assert.throws(() => gradCam(m, x, { layer: 'dense' }), /"dense" is not a Conv3D layer of this model; use one of conv1, conv2, conv3, conv4/);
+});
+
+test('every rule gives the hand-computed relevance on a tiny dense layer', () => {
+  // a = [1, 2]; w = [[1, -1], [2, 0.5]]; b = [0.5, -1]; R = [1, 2]  =>  z = [5.5, -1].
+  const step: Step = { kind: 'dense', name: 'd', position: 'dense', kernel: tf.tensor2d([[1, -1], [2, 0.5]]), bias: tf.tensor1d([0.5, -1]), layerIndex: 0 };
+  const a = tf.tensor2d([[1, 2]]);
+  const R = tf.tensor2d([[1, 2]]);
+  const run = (rule: ReturnType<typeof zeroRule>, nonNeg = true) => Array.from(applyRule(step, rule, a, R, nonNeg).dataSync());
+  const close = (got: number[], want: number[], what: string) => got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) < 1e-5, `${what}[${i}]: ${g} vs ${want[i]}`));
+  close(run(zeroRule()), [1 / 5.5 + 2, 2 * (2 / 5.5 - 1)], 'LRP-0');
+  close(run(epsilonRule(0.5)), [1 / 6 + 4 / 3, 2 * (2 / 6 - 0.5 * (4 / 3))], 'epsilon');
+  close(run(gammaRule(0.5)), [1.5 / 8.25 + 4, 2 * (3 / 8.25 - 3)], 'gamma');
+  close(run(alphaBetaRule(2, 1)), [2 * (1 / 5.5) - 1, 2 * 2 * (2 / 5.5 + 1) - 0], 'alpha2beta1');
+  close(run(alphaBetaRule(2, 1), false), [2 * (1 / 5.5) - 1, 2 * 2 * (2 / 5.5 + 1) - 0], 'alpha2beta1 (a^- terms kept, a >= 0)');
+  close(run(zbRule(0, 3)), [0.2 + 4 / 3, 0.8 + 2 / 3], 'zB');
+  close(run(flatRule()), [1.5, 1.5], 'flat');
+  close(run(wSquareRule()), [1.8, 1.2], 'w^2');
+  tf.dispose([step.kernel!, step.bias!, a, R]);
+  assert.throws(() => makeRule({ rule: 'alphabeta', alpha: 2, beta: 2 }), /alpha - beta must be 1/);
+  assert.throws(() => makeRule({ rule: 'zb', low: 1, high: 1 }), /low \(1\) must be < high \(1\)/);
+  assert.throws(() => makeRule({ rule: 'deeptaylor' }), /unknown rule "deeptaylor"/);
+});
+
+test('alpha1beta0 equals the z+ rule on a convolution with non-negative inputs', () => {
+  const m = randomModel('mnist-2conv', 8, 5);
+  const steps = modelChain(m);
+  const conv2 = steps.find((s) => s.position === 'conv2')!;
+  const a = tf.randomUniform([2, 4, 4, 4, 4], 0, 1, 'float32', 3);
+  const R = tf.randomUniform([2, 4, 4, 4, 8], 0, 1, 'float32', 4);
+  const got = applyRule(conv2, alphaBetaRule(1, 0), a, R, true);
+  const want = tf.tidy(() => {
+    const wp = tf.relu(conv2.kernel!);
+    const zp = tf.conv3d(a as tf.Tensor5D, wp as tf.Tensor5D, 1, 'same').add(tf.relu(conv2.bias!)).add(1e-9);
+    const S = R.div(zp);
+    return a.mul(tf.grad((u: tf.Tensor) => tf.sum(tf.conv3d(u as tf.Tensor5D, wp as tf.Tensor5D, 1, 'same').mul(S)))(a));
+  });
+  assert.ok(relErr(got.dataSync(), want.dataSync()) < 1e-5);
+  disposeChain(steps);
+});
+
+test('conservation: on bias-free models relevance is conserved; with biases the audit accounts for what they absorb', () => {
+  const m = buildModel('mnist-6conv', { inputSize: 16, baseWidth: 4, seed: 8 }); // biases are zero at initialisation
+  const x = tf.randomUniform([2, 16, 16, 16, 1], 0.05, 1, 'float32', 6) as tf.Tensor5D;
+  const zplus = { rule: 'alphabeta', alpha: 1, beta: 0 };
+  // Rules that ignore activations (flat, w^2) belong in the first layer: elsewhere they hand relevance to dead units.
+  const zbPlus = { conv1: { rule: 'zb' }, conv2: zplus, conv3: zplus, conv4: zplus };
+  const flatPlus = { conv1: { rule: 'flat' }, conv2: zplus, conv5: zplus };
+  const w2 = { conv1: { rule: 'wsquare' } };
+  for (const opts of [{}, { pool: 'proportional' as const }, { rules: zbPlus, pool: 'proportional' as const }, { rules: flatPlus }, { rules: w2 }]) {
+    const r = lrp(m, x, opts);
+    for (let k = 0; k < 2; k++) assert.ok(Math.abs(r.relevanceSums[k] - r.logits[k]) < 1e-3 * Math.abs(r.logits[k]) + 1e-6, `${JSON.stringify(opts)}: sum ${r.relevanceSums[k]} vs logit ${r.logits[k]}`);
+  }
+  const mb = randomModel('mnist-6conv', 16, 8);
+  for (const opts of [{}, { composite: 'composite1' }, { composite: 'composite2' }]) {
+    const r = lrp(mb, x, opts);
+    const absorbed = r.audit.reduce((s, a) => s + a.absorbed, 0);
+    const meanLogit = (r.logits[0] + r.logits[1]) / 2;
+    const meanSum = (r.relevanceSums[0] + r.relevanceSums[1]) / 2;
+    assert.ok(Math.abs(meanLogit - meanSum - absorbed) < 1e-4, 'logit = input relevance + absorbed');
+    assert.equal(r.audit[0].layer, 'dense');
+    assert.equal(r.audit[r.audit.length - 1].layer, 'conv1');
+  }
+});
+
+test('composites assign the rules of the thesis table; shallower models use the documented mapping', () => {
+  const six = modelChain(buildModel('mnist-6conv', { inputSize: 16, baseWidth: 2 }));
+  const t = (c: string) => assignRules(six, { composite: c }).table;
+  const base = { conv5: 'zero', conv6: 'zero', dense: 'zero' };
+  assert.deepEqual(t('composite1'), { conv1: 'zb(low=0, high=1)', conv2: 'gamma(gamma=0.25)', conv3: 'epsilon(epsilon=0.0025)', conv4: 'epsilon(epsilon=0.0025)', ...base });
+  assert.deepEqual(t('composite2'), { conv1: 'zb(low=0, high=1)', conv2: 'gamma(gamma=0.25)', conv3: 'gamma(gamma=0.25)', conv4: 'epsilon(epsilon=0.0025)', ...base });
+  assert.deepEqual(t('composite3'), { conv1: 'zb(low=0, high=1)', conv2: 'alphabeta(alpha=1, beta=0)', conv3: 'alphabeta(alpha=1, beta=0)', conv4: 'epsilon(epsilon=0.0025)', ...base });
+  assert.equal(assignRules(six, { composite: 'composite1' }).pool, 'wta');
+  assert.equal(assignRules(six, { composite: 'composite3' }).pool, 'proportional');
+  // --rules override the composite; zB bounds from --low/--high.
+  const o = assignRules(six, { composite: 'composite3', rules: { conv6: { rule: 'epsilon', epsilon: 0.1 } }, low: -1, high: 2 }).table;
+  assert.equal(o.conv6, 'epsilon(epsilon=0.1)');
+  assert.equal(o.conv1, 'zb(low=-1, high=2)');
+  assert.throws(() => assignRules(six, { rules: { conv9: { rule: 'zero' } } }), /"conv9" is neither a position/);
+  assert.throws(() => assignRules(six, { composite: 'composite9' }), /unknown composite "composite9"/);
+  assert.deepEqual([1, 2, 3].map((i) => thesisPosition(i, 3)), [1, 4, 6]);
+  assert.deepEqual([1, 2].map((i) => thesisPosition(i, 2)), [1, 6]);
+  const three = modelChain(buildModel('mnist-3conv', { inputSize: 16, baseWidth: 2 }));
+  assert.deepEqual(assignRules(three, { composite: 'composite1' }).table, { conv1: 'zb(low=0, high=1)', conv2: 'epsilon(epsilon=0.0025)', conv3: 'zero', dense: 'zero' });
+  assert.deepEqual(assignRules(six, { composite: 'EpsilonGammaBox' }).table.conv1, 'zb(low=0, high=1)');
+  assert.deepEqual(assignRules(six, { composite: 'EpsilonGammaBox' }).table.dense, 'epsilon(epsilon=0.000001)');
+  disposeChain(six);
+  disposeChain(three);
+});
+
+test('BatchNormalization is folded into the preceding convolution; unsupported layers are named', () => {
+  const m = tf.sequential({
+    layers: [
+      tf.layers.conv3d({ inputShape: [8, 8, 8, 1], filters: 4, kernelSize: 3, padding: 'same', name: 'c1' }),
+      tf.layers.batchNormalization({ name: 'bn1' }),
+      tf.layers.activation({ activation: 'relu', name: 'act1' }),
+      tf.layers.maxPooling3d({ poolSize: 2, name: 'p1' }),
+      globalAveragePooling3d({ name: 'gap' }),
+      tf.layers.dropout({ rate: 0.5, name: 'drop' }),
+      tf.layers.dense({ units: 3, name: 'dense' }),
+    ],
+  });
+  const bn = m.getLayer('bn1');
+  bn.setWeights([tf.tensor1d([1.5, 0.5, 2, 1]), tf.tensor1d([0.1, -0.2, 0.3, 0]), tf.tensor1d([0.2, 0.1, -0.1, 0.05]), tf.tensor1d([0.5, 2, 1, 0.8])]);
+  const x = tf.randomUniform([2, 8, 8, 8, 1], 0, 1, 'float32', 2) as tf.Tensor5D;
+  const steps = modelChain(m);
+  assert.equal(steps[0].name, 'c1+bn1');
+  const { logits } = forwardChain(steps, x);
+  // tfjs-layers cannot run BatchNormalization on 5-D inputs: compute the model by hand.
+  const reference = tf.tidy(() => {
+    const [k, b] = m.getLayer('c1').getWeights();
+    const [g, be, mu, v] = bn.getWeights();
+    let h: tf.Tensor = tf.conv3d(x, k as tf.Tensor5D, 1, 'same').add(b);
+    h = h.sub(mu).div(v.add(1e-3).sqrt()).mul(g).add(be).relu();
+    h = tf.mean(tf.maxPool3d(h as tf.Tensor5D, 2, 2, 'valid'), [1, 2, 3]);
+    const [w, c] = m.getLayer('dense').getWeights();
+    return tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D).add(c);
+  });
+  assert.ok(relErr(logits.dataSync(), reference.dataSync()) < 1e-5, 'folded chain computes the model');
+  disposeChain(steps);
+  const r = lrp(m, x);
+  const g = gradients(m, x, { timesInput: true, classes: r.classes });
+  assert.ok(relErr(r.maps[0], g.maps[0]) < 1e-4);
+  const bad = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [4, 4, 4, 1], filters: 2, kernelSize: 3, activation: 'tanh', name: 'ct' }), globalAveragePooling3d(), tf.layers.dense({ units: 2 })] });
+  assert.throws(() => lrp(bad, tf.zeros([1, 4, 4, 4, 1]) as tf.Tensor5D), /layer "ct": activation "tanh" is not supported/);
+  const other = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [4, 4, 4, 1], filters: 2, kernelSize: 3, name: 'c' }), tf.layers.layerNormalization({ name: 'ln' }), globalAveragePooling3d(), tf.layers.dense({ units: 2 })] });
+  assert.throws(() => modelChain(other), /layer "ln" \(LayerNormalization\) is not supported by the explanation engine; supported: InputLayer, Conv3D/);
+});
+
+test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (D, H, W) float32, --json reports the audit; errors say what to change', { timeout: 300_000 }, async () => {
+  const dir = tempDir();
+  const m = randomModel('mnist-3conv', 16, 7);
+  await saveModel(m, path.join(dir, 'model'));
+  const vol = Float32Array.from({ length: 16 ** 3 }, (_, i) => ((i * 31) % 17) / 17);
+  const affine = [[0, 0, -1.25, 80], [-1, 0, 0, 110], [0, -1, 0, 130], [0, 0, 0, 1]] as [number[], number[], number[], number[]];
+  writeNifti(path.join(dir, 'in.nii.gz'), { data: vol, dims: [16, 16, 16], pixdim: [1, 1, 1.25], affine });
+  writeNpy(path.join(dir, 'in.npy'), vol, [16, 16, 16]);
+  const modelJson = path.join(dir, 'model', 'model.json');
+  const r = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'in.nii.gz'), '--method', 'lrp', '--composite', 'composite2', '--out', path.join(dir, 'h.nii.gz'), '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(j), ['class', 'logit', 'relevance_sum', 'per_layer']);
+  assert.equal(j.per_layer[0].layer, 'dense');
+  const h = readNifti(path.join(dir, 'h.nii.gz'));
+  assert.deepEqual(h.affine, affine);
+  assert.deepEqual(h.dims, [16, 16, 16]);
+  assert.ok(Math.abs(h.data.reduce((a, b) => a + b, 0) - j.relevance_sum) < 1e-3 * Math.abs(j.relevance_sum) + 1e-5);
+  const r2 = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'in.npy'), '--method', 'cam', '--class', '3', '--out', path.join(dir, 'h.npy'), '--json']);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(JSON.parse(r2.stdout).class, 3);
+  const hn = readNpy(path.join(dir, 'h.npy'));
+  assert.deepEqual(hn.shape, [16, 16, 16]);
+  assert.equal(hn.dtype, '<f4');
+  const fail = (args: string[], re: RegExp, code = 1) => {
+    const res = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'in.npy'), '--out', path.join(dir, 'x.npy'), ...args]);
+    assert.equal(res.status, code, res.stderr);
+    assert.match(res.stderr, re);
+    assert.doesNotMatch(res.stderr, /    at /);
+  };
+  fail(['--method', 'lrp', '--rules', '{"conv1": {"rule": "magic"}}'], /unknown rule "magic"/);
+  fail(['--method', 'lrp', '--rules', '{"conv1": {"rule": "zb", "low": 2, "high": 1}}'], /low \(2\) must be < high \(1\)/);
+  fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": "alphabeta", "alpha": 3, "beta": 1}}'], /alpha - beta must be 1/);
+  fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": '], /--rules is not valid JSON/, 2);
+  fail(['--method', 'saliency'], /--method saliency: use one of cam, gradcam, gradient, inputxgradient, lrp/, 2);
+  fail(['--method', 'cam', '--composite', 'composite1'], /apply to --method lrp only/, 2);
+  writeNpy(path.join(dir, 'small.npy'), new Float32Array(8 ** 3), [8, 8, 8]);
+  const res = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'small.npy'), '--method', 'gradient', '--out', path.join(dir, 'x.npy')]);
+  assert.equal(res.status, 1);
+  assert.match(res.stderr, /input shape \[8, 8, 8, 1\] does not match the model's input \[16, 16, 16, 1\]/);
+  assert.ok(!fs.existsSync(path.join(dir, 'x.npy')), 'no output written on failure');
+});
