@@ -1,6 +1,7 @@
 /** The benchmark suites, by name (npm run bench -- <name>). */
 import { conv3dSuite } from './conv3d';
 import { trainSuite } from './train';
+import { explainSuite } from './explain';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -16,4 +17,5 @@ export interface Suite {
 export const BENCHMARKS: Record<string, Suite> = {
   conv3d: conv3dSuite,
   train: trainSuite,
+  explain: explainSuite,
 };

@@ -1,0 +1,81 @@
+/**
+ * `npm run bench -- explain`: time per volume of CAM, the gradient and each composite on mnist-6conv (32^3, batch 32)
+ * and oasis-6conv (128^3, batch 1), each as a ratio to one forward pass and to one forward+backward pass (tf.grad of
+ * the logit) of the same model measured in the same process; peak RSS of a 128^3 LRP in its own process.
+ * Targets: CAM <= 1.2x a forward pass; LRP composites <= 2x forward+backward; 128^3 LRP peak RSS under 2 GB.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../lib/backend/select';
+import { versions } from '../lib/env/versions';
+import { explainTensor, type ExplainOptions } from '../lib/explain/explain';
+import { buildModel } from '../lib/models/presets';
+import { peakRssMB, printTable, runChild, time } from './child';
+import type { Suite, SuiteOptions } from './suites';
+
+interface Row {
+  model: string;
+  batch: number;
+  method: string;
+  msPerVolume: number;
+  ratioToForward: number;
+  ratioToForwardBackward: number;
+}
+
+const METHODS: [string, ExplainOptions][] = [
+  ['cam', { method: 'cam' }],
+  ['gradient', { method: 'gradient' }],
+  ['lrp composite1', { method: 'lrp', composite: 'composite1' }],
+  ['lrp composite2', { method: 'lrp', composite: 'composite2' }],
+  ['lrp composite3', { method: 'lrp', composite: 'composite3' }],
+];
+
+async function measure(name: string, size: number, batch: number, reps: number): Promise<Row[]> {
+  const model = buildModel(name, { inputSize: size, seed: 1 });
+  const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 2) as tf.Tensor5D;
+  const fwd = await time(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()), reps, 1);
+  const fb = await time(
+    () => tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.max(model.apply(u) as tf.Tensor, 1)))(x).dataSync()),
+    reps,
+    1,
+  );
+  const rows: Row[] = [
+    { model: name, batch, method: 'forward', msPerVolume: fwd.medianMs / batch, ratioToForward: 1, ratioToForwardBackward: fwd.medianMs / fb.medianMs },
+    { model: name, batch, method: 'forward+backward', msPerVolume: fb.medianMs / batch, ratioToForward: fb.medianMs / fwd.medianMs, ratioToForwardBackward: 1 },
+  ];
+  for (const [label, opts] of METHODS) {
+    const t = await time(() => explainTensor(model, x, opts), reps, 1);
+    rows.push({ model: name, batch, method: label, msPerVolume: t.medianMs / batch, ratioToForward: t.medianMs / fwd.medianMs, ratioToForwardBackward: t.medianMs / fb.medianMs });
+  }
+  tf.dispose([x]);
+  model.dispose();
+  return rows;
+}
+
+async function run(opts: SuiteOptions): Promise<unknown> {
+  const info = await initBackend({ backend: 'wasm' });
+  const rows = [...(await measure('mnist-6conv', 32, 32, opts.reps)), ...(await measure('oasis-6conv', 128, 1, Math.min(opts.reps, 3)))];
+  printTable(rows.map((r) => ({ ...r })));
+  const rss = runChild<{ peakRssMB: number; ms: number }>('explain:lrp128');
+  process.stdout.write(`oasis-6conv 128^3 LRP (composite3) in its own process: ${rss.ms.toFixed(0)} ms, peak RSS ${rss.peakRssMB} MB\n`);
+  const by = (m: string, method: string) => rows.find((r) => r.model === m && r.method === method)!;
+  const targets = {
+    camAtMost1_2xForward: ['mnist-6conv', 'oasis-6conv'].every((m) => by(m, 'cam').ratioToForward <= 1.2),
+    compositesAtMost2xForwardBackward: rows.filter((r) => r.method.startsWith('lrp')).every((r) => r.ratioToForwardBackward <= 2),
+    lrp128Under2GB: rss.peakRssMB < 2048,
+  };
+  process.stdout.write(`targets: ${JSON.stringify(targets)}\n`);
+  return { benchmark: 'explain', date: new Date().toISOString(), backend: info, versions: versions(), reps: opts.reps, rows, lrp128: rss, targets };
+}
+
+export const explainSuite: Suite = {
+  run,
+  async child(part) {
+    if (part !== 'lrp128') throw new Error(`unknown explain child part ${part}`);
+    await initBackend({ backend: 'wasm' });
+    const model = buildModel('oasis-6conv', { inputSize: 128, seed: 1 });
+    const x = tf.randomUniform([1, 128, 128, 128, 1], 0, 1, 'float32', 2) as tf.Tensor5D;
+    const t0 = performance.now();
+    explainTensor(model, x, { method: 'lrp', composite: 'composite3' });
+    return { ms: performance.now() - t0, peakRssMB: peakRssMB() };
+  },
+};
