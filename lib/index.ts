@@ -48,3 +48,4 @@ export { makeRule, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flat
 export { modelChain, SUPPORTED_LAYERS } from './explain/chain';
 export { upsampleTrilinear } from './explain/upsample';
 export { readInputVolume, writeHeatmap } from './explain/heatmap-io';
+export { cachedExplanation, foldTestIndices, type CachedExplanation } from './explain/cached';
