@@ -49,3 +49,7 @@ export { modelChain, SUPPORTED_LAYERS } from './explain/chain';
 export { upsampleTrilinear } from './explain/upsample';
 export { readInputVolume, writeHeatmap } from './explain/heatmap-io';
 export { cachedExplanation, foldTestIndices, type CachedExplanation } from './explain/cached';
+export { aopc, uniformOrder, greedyOrder, uniformCubes, parsePerturb, AOPC_DEFAULTS, type AopcConfig, type AopcResult } from './evaluate/aopc';
+export { sanityCheck, classSensitivity, weightLayersTopDown, SANITY_DEFAULTS, type SanityResult, type SanityConfig } from './evaluate/sanity';
+export { similarity, spearman, pearson, ssim3d, ranks, type Similarity } from './evaluate/similarity';
+export { localisation, relevancePerRegion, type LocalisationScores } from './evaluate/localisation';

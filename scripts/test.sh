@@ -15,6 +15,7 @@ TESTS=(
   test/oasis2.test.ts
   test/training.test.ts
   test/explain.test.ts
+  test/evaluate.test.ts
   test/notebooks.test.ts
 )
 

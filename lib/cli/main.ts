@@ -7,6 +7,7 @@ import { parse, UsageError } from './args';
 import { dataCommand } from './data';
 import { trainCommand } from './train';
 import { explainCommand } from './explain';
+import { aopcCommand, sanityCommand } from './evaluate';
 
 export interface Command {
   name: string;
@@ -27,7 +28,7 @@ const infoCommand: Command = {
 };
 
 /** Subcommands, in the order `xai3d --help` lists them. Later modules add theirs here. */
-export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand, explainCommand];
+export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand, explainCommand, aopcCommand, sanityCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

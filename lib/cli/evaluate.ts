@@ -1,0 +1,159 @@
+/** `xai3d aopc` and `xai3d sanity` (stable contracts: keep these flags and formats). */
+import * as tf from '@tensorflow/tfjs';
+import * as path from 'path';
+import { initBackend } from '../backend/select';
+import { aopc, parsePerturb, type AopcConfig } from '../evaluate/aopc';
+import { classSensitivity, sanityCheck } from '../evaluate/sanity';
+import { explainTensor, METHODS, type ExplainOptions, type Method } from '../explain/explain';
+import { readInputVolume } from '../explain/heatmap-io';
+import type { RuleSpec } from '../explain/lrp/rules';
+import { writeJsonAtomic } from '../io/atomic';
+import { loadModel } from '../io/model-files';
+import { numberOption, parse, UsageError } from './args';
+import type { Command } from './main';
+
+const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
+                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON]) [--class K] --stride S --steps L
+                  --hp sum|abs --strategy uniform|greedy --order morf|lerf|random --perturb uniform|constant:V
+                  --seed N --score softmax|logit --out FILE.json
+writes {"curve": [AOPC(0..L)], "scores": [[f(x^0..L)] per input], "aopc", "coverage", "config"} (curve = mean over inputs)`;
+
+const SANITY_USAGE = `usage: xai3d sanity --model DIR/model.json --input FILE [--input FILE ...] --method ${METHODS.join('|')}
+                    [--composite NAME] [--rules JSON] [--mode cascading|independent] [--std 0.01] [--seed N]
+                    [--threshold 0.5] --out FILE.json`;
+
+function explainOptions(values: Record<string, unknown>): ExplainOptions {
+  const method = values.method as string;
+  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
+  let rules: Record<string, RuleSpec> | undefined;
+  if (values.rules !== undefined) {
+    try {
+      rules = JSON.parse(values.rules as string);
+    } catch (err) {
+      throw new UsageError(`--rules is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return { method: method as Method, composite: values.composite as string | undefined, rules };
+}
+
+function loadInputs(files: string[]): { tensor: tf.Tensor5D; volumes: Float32Array[]; shape: [number, number, number] } {
+  const vols = files.map((f) => readInputVolume(f));
+  const shape = vols[0].shape;
+  vols.forEach((v, i) => {
+    if (v.shape.join() !== shape.join()) throw new Error(`${files[i]}: shape [${v.shape}] differs from ${files[0]}'s [${shape}]`);
+    if (v.shape[3] !== 1) throw new Error(`${files[i]}: AOPC and the sanity check take single-channel volumes (got ${v.shape[3]} channels)`);
+  });
+  const n = shape[0] * shape[1] * shape[2];
+  const all = new Float32Array(vols.length * n);
+  vols.forEach((v, i) => all.set(v.data, i * n));
+  return { tensor: tf.tensor5d(all, [vols.length, ...shape]), volumes: vols.map((v) => v.data), shape: [shape[0], shape[1], shape[2]] };
+}
+
+const asList = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? (v as string[]) : [v as string]);
+
+export const aopcCommand: Command = {
+  name: 'aopc',
+  summary: 'area over the MoRF perturbation curve of heatmaps (or of a method computed on the fly)',
+  async run(args) {
+    const { values } = parse(args, {
+      model: { type: 'string' }, input: { type: 'string', multiple: true }, heatmap: { type: 'string', multiple: true },
+      method: { type: 'string' }, composite: { type: 'string' }, rules: { type: 'string' }, class: { type: 'string' },
+      stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' },
+      order: { type: 'string' }, perturb: { type: 'string' }, seed: { type: 'string' }, score: { type: 'string' }, out: { type: 'string' },
+    }, AOPC_USAGE);
+    if (values.help) return 0;
+    const inputs = asList(values.input);
+    const heatmaps = asList(values.heatmap);
+    if (!values.model || inputs.length === 0 || !values.out) throw new UsageError(`--model, --input and --out are required\n\n${AOPC_USAGE}`);
+    if (heatmaps.length === 0 && !values.method) throw new UsageError('give --heatmap FILE (one per --input) or --method to compute them');
+    if (heatmaps.length > 0 && heatmaps.length !== inputs.length) throw new UsageError(`${heatmaps.length} --heatmap for ${inputs.length} --input: give one per input`);
+    const pick = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
+      const v = (values[name] as string | undefined) ?? def;
+      if (!allowed.includes(v as T)) throw new UsageError(`--${name} ${v}: use ${allowed.join(' or ')}`);
+      return v as T;
+    };
+    const cfg: Partial<AopcConfig> = {
+      strideVoxels: numberOption(values, 'stride', { integer: true, min: 1 }) ?? 4,
+      steps: numberOption(values, 'steps', { integer: true, min: 1 }) ?? 50,
+      hp: pick('hp', ['sum', 'abs'] as const, 'sum'),
+      strategy: pick('strategy', ['uniform', 'greedy'] as const, 'uniform'),
+      order: pick('order', ['morf', 'lerf', 'random'] as const, 'morf'),
+      perturb: (() => {
+        try {
+          return parsePerturb((values.perturb as string | undefined) ?? 'uniform');
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+      })(),
+      seed: numberOption(values, 'seed', { integer: true }) ?? 0,
+      score: pick('score', ['softmax', 'logit'] as const, 'softmax'),
+    };
+    await initBackend();
+    const model = await loadModel(values.model as string);
+    const { tensor, volumes, shape } = loadInputs(inputs);
+    try {
+      const cls = numberOption(values, 'class', { integer: true, min: 0 });
+      const classes = cls !== undefined ? volumes.map(() => cls) : undefined;
+      let maps: Float32Array[];
+      if (heatmaps.length > 0) {
+        maps = heatmaps.map((f, i) => {
+          const h = readInputVolume(f);
+          if (h.shape.slice(0, 3).join() !== shape.join()) throw new Error(`${f}: heatmap shape [${h.shape.slice(0, 3)}] differs from its input ${inputs[i]} [${shape}]`);
+          return h.data;
+        });
+      } else {
+        maps = explainTensor(model, tensor, { ...explainOptions(values), classes }).maps;
+      }
+      const r = aopc(model, volumes, shape, maps, cfg, classes);
+      writeJsonAtomic(values.out as string, { curve: r.curve, scores: r.scores, aopc: r.aopc, coverage: r.coverage, config: { ...r.config, inputs: inputs.map((f) => path.resolve(f)), heatmaps: heatmaps.map((f) => path.resolve(f)), method: values.method ?? null, composite: values.composite ?? null, classes: r.classes } });
+      process.stderr.write(`AOPC(${r.config.steps}) = ${r.aopc.toFixed(5)} over ${inputs.length} input(s), coverage ${r.coverage.toFixed(3)} -> ${values.out}\n`);
+    } finally {
+      tensor.dispose();
+    }
+    return 0;
+  },
+};
+
+export const sanityCommand: Command = {
+  name: 'sanity',
+  summary: 'model-parameter-randomisation sanity check (cascading or independent) and class sensitivity',
+  async run(args) {
+    const { values } = parse(args, {
+      model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, composite: { type: 'string' },
+      rules: { type: 'string' }, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
+    }, SANITY_USAGE);
+    if (values.help) return 0;
+    const inputs = asList(values.input);
+    if (!values.model || inputs.length === 0 || !values.out || !values.method) throw new UsageError(`--model, --input, --method and --out are required\n\n${SANITY_USAGE}`);
+    const mode = (values.mode as string | undefined) ?? 'cascading';
+    if (mode !== 'cascading' && mode !== 'independent') throw new UsageError(`--mode ${mode}: use cascading or independent`);
+    const opts = explainOptions(values);
+    await initBackend();
+    const model = await loadModel(values.model as string);
+    const { tensor } = loadInputs(inputs);
+    try {
+      const r = sanityCheck(model, tensor, opts, {
+        mode,
+        std: numberOption(values, 'std', { min: 0 }) ?? 0.01,
+        seed: numberOption(values, 'seed', { integer: true }) ?? 0,
+        threshold: numberOption(values, 'threshold') ?? 0.5,
+      });
+      const cs = model.outputs[0].shape[1]! >= 2 ? classSensitivity(model, tensor, opts) : null;
+      writeJsonAtomic(values.out as string, {
+        method: r.method,
+        composite: r.composite ?? null,
+        mode: r.mode,
+        reinitialisation: r.reinitialisation,
+        threshold: r.threshold,
+        verdict: r.verdict,
+        classes: r.classes,
+        steps: r.steps.map((s) => ({ randomised: s.randomised, mean: s.mean, perVolume: s.perVolume })),
+        classSensitivity: cs ? { mean: cs.mean, classes: cs.classes } : null,
+      });
+      process.stderr.write(`sanity (${r.mode}) ${r.method}${r.composite ? ` ${r.composite}` : ''}: ${r.verdict} (top-layer |Spearman| ${r.steps[0].mean.spearmanAbs.toFixed(3)}, threshold ${r.threshold}) -> ${values.out}\n`);
+    } finally {
+      tensor.dispose();
+    }
+    return 0;
+  },
+};
