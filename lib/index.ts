@@ -53,3 +53,6 @@ export { aopc, uniformOrder, greedyOrder, uniformCubes, parsePerturb, AOPC_DEFAU
 export { sanityCheck, classSensitivity, weightLayersTopDown, SANITY_DEFAULTS, type SanityResult, type SanityConfig } from './evaluate/sanity';
 export { similarity, spearman, pearson, ssim3d, ranks, type Similarity } from './evaluate/similarity';
 export { localisation, relevancePerRegion, type LocalisationScores } from './evaluate/localisation';
+export { writeFinding, readFinding, findingsDir } from './report/findings';
+export { cachedAopc, aopcFigure, cachedSanity, sanityGridFigure, sanityCurvesFigure, localisationRows, regionTable, methodLabel, type SanitySummary, type LocalisationRow } from './evaluate/workflows';
+export { aalNames } from './data/oasis2/phantoms';

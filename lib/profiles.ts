@@ -26,6 +26,9 @@ export interface ProfileConfig {
   /** Model presets trained by the pipeline. */
   mnistModels: string[];
   oasisModels: string[];
+  /** Evaluation sizes: images explained and scored (thesis: 100 for 3D MNIST, 30 for OASIS-2). */
+  evalImagesMnist: number;
+  evalImagesOasis: number;
 }
 
 export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
@@ -38,17 +41,22 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     trainOasis: { folds: 2, epochs: 2, patience: 3, learningRate: 3e-3, batchSize: 8, valFraction: 0.1, baseWidth: 4 },
     mnistModels: ['mnist-2conv', 'mnist-6conv'],
     oasisModels: ['oasis-3conv'],
+    evalImagesMnist: 4,
+    evalImagesOasis: 2,
   },
   quick: {
     name: 'quick',
     mnist3d: { size: 16, trainCount: 1000, testCount: 200 },
-    phantoms: { subjects: 16, minVisits: 2, maxVisits: 3, seed: 0 },
+    // Stronger atrophy than the thesis-size cohort, so that a small model trained for minutes can learn it.
+    phantoms: { subjects: 16, minVisits: 2, maxVisits: 3, seed: 0, effects: { maxErosionMm: 5, partialVolumeLoss: 0.6, maxVentricleDilationMm: 6, maxCorticalThinningMm: 3 } },
     oasisSize: 64,
     // The quick profile uses a larger learning rate than the thesis's 1e-5, so that a few epochs suffice.
-    trainMnist: { folds: 3, epochs: 8, patience: 3, learningRate: 3e-3, batchSize: 32, valFraction: 0.1, baseWidth: 8 },
-    trainOasis: { folds: 3, epochs: 10, patience: 3, learningRate: 1e-3, batchSize: 8, valFraction: 0.1, baseWidth: 8 },
+    trainMnist: { folds: 3, epochs: 8, patience: 3, learningRate: 2e-3, batchSize: 32, valFraction: 0.1, baseWidth: 8 },
+    trainOasis: { folds: 3, epochs: 12, patience: 4, learningRate: 1e-3, batchSize: 8, valFraction: 0.1, baseWidth: 8 },
     mnistModels: ['mnist-2conv', 'mnist-3conv', 'mnist-4conv', 'mnist-5conv', 'mnist-6conv'],
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
+    evalImagesMnist: 30,
+    evalImagesOasis: 10,
   },
   thesis: {
     name: 'thesis',
@@ -59,6 +67,8 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     trainOasis: { folds: 10, epochs: 100, patience: 3, learningRate: 1e-5, batchSize: 4, valFraction: 0.1 },
     mnistModels: ['mnist-2conv', 'mnist-3conv', 'mnist-4conv', 'mnist-5conv', 'mnist-6conv'],
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
+    evalImagesMnist: 100,
+    evalImagesOasis: 30,
   },
 };
 

@@ -624,3 +624,18 @@ export async function buildPhantomCohort(out: string, config: Partial<CohortConf
 
 /** Internal: the region model, exposed for tests. */
 export const __test_regionModel = regionModel;
+
+/** AAL label names (from mricron-data's aal.nii.txt), or an empty map when it is not installed. */
+export function aalNames(): Record<number, string> {
+  try {
+    const file = path.join(mricronDir(), 'aal.nii.txt');
+    const out: Record<number, string> = {};
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const m = /^(\d+)\s+(\S+)/.exec(line.trim());
+      if (m) out[Number(m[1])] = m[2];
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
