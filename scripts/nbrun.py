@@ -124,6 +124,13 @@ def run_one(path, job, index, total):
         print(f"  warning: HTML export of {name} failed: {err}", file=sys.stderr)
         if failure is None:
             failure = ("html export", err)
+    timings_file = os.path.join(out_dir, "timings.json")
+    try:
+        timings = json.load(open(timings_file)) if os.path.exists(timings_file) else {}
+    except ValueError:
+        timings = {}
+    timings[name] = round(elapsed, 2)
+    write_atomic(timings_file, json.dumps(timings, indent=2) + "\n")
     if failure is None:
         print(f"[{index}/{total}] {name}: ok in {elapsed:.1f} s -> {os.path.join(out_dir, name + '.html')}", flush=True)
         return True

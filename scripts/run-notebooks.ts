@@ -98,6 +98,17 @@ function main(): void {
     process.exit(r.status ?? 1);
   }
   process.stdout.write(`run-notebooks: ${selected.length} notebook(s) in ${seconds} s (profile ${profile})\n`);
+  if (values.pipeline) {
+    const rep = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'report.ts'), '--profile', profile, '--notebooks', outDir], {
+      stdio: 'inherit',
+      env: { ...process.env, XAI3D_PROFILE: profile },
+    });
+    if (rep.status !== 0) {
+      process.stderr.write('run-notebooks: the report failed\n');
+      process.exit(rep.status ?? 1);
+    }
+    process.stdout.write(`pipeline: done in ${((Date.now() - started) / 1000).toFixed(1)} s; open ${path.join(resultsDir(), 'report', 'index.html')}\n`);
+  }
 }
 
 if (require.main === module) main();

@@ -45,10 +45,16 @@ test('committed notebooks have no outputs and use the tslab kernel', () => {
   }
 });
 
-test('every notebook runs top to bottom at the tiny profile; executed copies and offline HTML are written', { timeout: 1_200_000 }, () => {
+test('the pipeline runs every notebook top to bottom at the tiny profile and writes the report', { timeout: 1_200_000 }, () => {
   const out = tempDir();
-  const r = runTsx(RUNNER, ['--out', out, '--profile', 'tiny'], {}, 1_200_000);
+  const results = tempDir('xai3d-results-');
+  const r = runTsx(RUNNER, ['--pipeline', '--out', out, '--profile', 'tiny'], { XAI3D_RESULTS: results }, 1_200_000);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const report = fs.readFileSync(path.join(results, 'report', 'index.html'), 'utf8');
+  assert.match(report, /The thesis's claims/);
+  assert.match(report, /3D MNIST accuracy rises with depth/);
+  assert.doesNotMatch(report, /<script[^>]*\ssrc=/i, 'the report is self-contained');
+  for (const f of ['aopc', 'sanity', 'localisation']) assert.ok(fs.existsSync(path.join(results, 'findings', 'tiny', `${f}.json`)), f);
   const notebooks = fs.readdirSync(path.join(PROJECT_ROOT, 'notebooks')).filter((f) => /^\d\d-.*\.ipynb$/.test(f));
   for (const f of notebooks) {
     assert.ok(fs.existsSync(path.join(out, f)), `executed ${f}`);
