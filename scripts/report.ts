@@ -18,10 +18,9 @@ import { trainKFold, type TrainSummary } from '../lib/training/train';
 import { tableHtml, type Row } from '../lib/viz/table';
 import { figureHtml } from '../lib/viz/plotly';
 import { defaultMnist3d, defaultOasis2 } from '../lib/data/defaults';
+import { escapeHtml } from '../lib/util/html';
 
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
-}
+const esc = escapeHtml;
 
 interface Claim {
   claim: string;

@@ -8,11 +8,10 @@
  * `force: true` recomputes and replaces the old folder.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { backendInfo, initBackend, type BackendInfo } from '../backend/select';
 import { resultsDir } from '../env/paths';
-import { gitState, versions, type GitState, type Versions } from '../env/versions';
+import { gitState, hostInfo, versions, type GitState, type HostInfo, type Versions } from '../env/versions';
 import { readJson, writeJsonAtomic } from '../io/atomic';
 import { configHash, stableStringify } from '../util/hash';
 
@@ -29,7 +28,7 @@ export interface Manifest {
   versions: Versions;
   backend: BackendInfo | null;
   git: GitState | null;
-  host: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number };
+  host: HostInfo;
   /** Wall times in milliseconds: `total`, plus whatever the computation recorded with ctx.time(). */
   timingsMs: Record<string, number>;
 }
@@ -92,13 +91,7 @@ export function buildManifest(
     versions: versions(),
     backend: backendInfo() ?? null,
     git: gitState(),
-    host: {
-      platform: os.platform(),
-      arch: os.arch(),
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    },
+    host: hostInfo(),
     timingsMs,
     ...extra,
   };

@@ -31,3 +31,19 @@ export function numberOption(values: Record<string, unknown>, name: string, opts
   }
   return n;
 }
+
+/** Parse --rules JSON: an object keyed by conv1..convN, dense or layer names, each with a "rule" field. */
+export function rulesOption(text: unknown): Record<string, { rule: string }> | undefined {
+  if (text === undefined) return undefined;
+  let rules: unknown;
+  try {
+    rules = JSON.parse(text as string);
+  } catch (err) {
+    throw new UsageError(`--rules is not valid JSON: ${(err as Error).message}`);
+  }
+  if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) throw new UsageError('--rules must be a JSON object keyed by conv1..convN, dense or layer names');
+  for (const [k, v] of Object.entries(rules as Record<string, unknown>)) {
+    if (!v || typeof v !== 'object' || typeof (v as { rule?: unknown }).rule !== 'string') throw new UsageError(`--rules: entry "${k}" needs a "rule" field`);
+  }
+  return rules as Record<string, { rule: string }>;
+}

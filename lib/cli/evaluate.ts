@@ -9,7 +9,7 @@ import { readInputVolume } from '../explain/heatmap-io';
 import type { RuleSpec } from '../explain/lrp/rules';
 import { writeJsonAtomic } from '../io/atomic';
 import { loadModel } from '../io/model-files';
-import { numberOption, parse, UsageError } from './args';
+import { numberOption, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
 const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
@@ -25,14 +25,7 @@ const SANITY_USAGE = `usage: xai3d sanity --model DIR/model.json --input FILE [-
 function explainOptions(values: Record<string, unknown>): ExplainOptions {
   const method = values.method as string;
   if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
-  let rules: Record<string, RuleSpec> | undefined;
-  if (values.rules !== undefined) {
-    try {
-      rules = JSON.parse(values.rules as string);
-    } catch (err) {
-      throw new UsageError(`--rules is not valid JSON: ${(err as Error).message}`);
-    }
-  }
+  const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
   return { method: method as Method, composite: values.composite as string | undefined, rules };
 }
 

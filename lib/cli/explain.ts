@@ -6,7 +6,7 @@ import { readInputVolume, writeHeatmap } from '../explain/heatmap-io';
 import type { PoolMode } from '../explain/lrp/composites';
 import type { RuleSpec } from '../explain/lrp/rules';
 import { loadModel } from '../io/model-files';
-import { numberOption, parse, UsageError } from './args';
+import { numberOption, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
 const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
@@ -35,16 +35,7 @@ export const explainCommand: Command = {
     if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
     const pool = values.pool as string | undefined;
     if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
-    let rules: Record<string, RuleSpec> | undefined;
-    if (values.rules !== undefined) {
-      try {
-        rules = JSON.parse(values.rules as string);
-      } catch (err) {
-        throw new UsageError(`--rules is not valid JSON: ${(err as Error).message}`);
-      }
-      if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) throw new UsageError('--rules must be a JSON object keyed by conv1..convN, dense or layer names');
-      for (const [k, v] of Object.entries(rules)) if (!v || typeof v !== 'object' || typeof (v as RuleSpec).rule !== 'string') throw new UsageError(`--rules: entry "${k}" needs a "rule" field`);
-    }
+    const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
     if ((values.composite || rules || pool) && method !== 'lrp') throw new UsageError(`--composite, --rules and --pool apply to --method lrp only`);
     const cls = numberOption(values, 'class', { integer: true, min: 0 });
     const low = numberOption(values, 'low');

@@ -1,10 +1,9 @@
 /** What `xai3d info` and the setup notebook report: backend, versions, and where data and results live. */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { initBackend, type BackendInfo } from '../backend/select';
 import { dataDir, PROJECT_ROOT, resultsDir } from './paths';
-import { gitState, versions, type GitState, type Versions } from './versions';
+import { gitState, hostInfo, versions, type GitState, type HostInfo, type Versions } from './versions';
 
 /** Offline sources of real data (see environment.md): where each is expected and whether it is there. */
 export function dataSources(): Record<string, { path: string; present: boolean }> {
@@ -23,7 +22,7 @@ export interface Info {
   backend: BackendInfo;
   versions: Versions;
   git: GitState | null;
-  host: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number };
+  host: HostInfo;
   paths: { root: string; data: string; results: string };
   dataSources: Record<string, { path: string; present: boolean }>;
   environment: Record<string, string | null>;
@@ -41,13 +40,7 @@ export async function info(): Promise<Info> {
     backend,
     versions: v,
     git: gitState(),
-    host: {
-      platform: os.platform(),
-      arch: os.arch(),
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    },
+    host: hostInfo(),
     paths: { root: PROJECT_ROOT, data: dataDir(), results: resultsDir() },
     dataSources: dataSources(),
     environment: env,

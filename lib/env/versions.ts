@@ -1,5 +1,6 @@
 /** Versions of the runtime, the project and its key packages, and the git commit, for manifests and `xai3d info`. */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { PROJECT_ROOT } from './paths';
@@ -63,4 +64,23 @@ export function gitState(): GitState | null {
     gitCache = null;
   }
   return gitCache;
+}
+
+export interface HostInfo {
+  platform: string;
+  arch: string;
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+}
+
+/** The machine a result was computed on. */
+export function hostInfo(): HostInfo {
+  return {
+    platform: os.platform(),
+    arch: os.arch(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+  };
 }

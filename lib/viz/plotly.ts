@@ -11,6 +11,7 @@ import { randomBytes } from 'crypto';
 import { PROJECT_ROOT } from '../env/paths';
 import { writeFileAtomic } from '../io/atomic';
 import { displayHtml } from './notebook';
+import { escapeHtml } from '../util/html';
 
 /** A Plotly trace (see plotly.js reference); typed arrays are accepted and serialised as arrays. */
 export type Trace = Record<string, unknown>;
@@ -88,9 +89,6 @@ export function showFigure(fig: Figure): void {
   if (displayHtml(html)) libraryShownInKernel = true;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
-}
 
 /** A complete offline HTML page with the given figures (plotly.js inlined once). */
 export function figuresPage(figs: Figure[], title: string): string {

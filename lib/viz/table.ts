@@ -1,11 +1,9 @@
 /** Tables in notebooks: rows of plain objects as an HTML table (or console.table outside a notebook). */
 import { displayHtml } from './notebook';
+import { escapeHtml } from '../util/html';
 
 export type Row = Record<string, string | number | boolean | null | undefined>;
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
-}
 
 function cellText(v: Row[string], digits: number): string {
   if (v === null || v === undefined) return '';
