@@ -172,6 +172,7 @@ export async function cachedRun<T>(
   fs.mkdirSync(tmpDir);
   const timingsMs: Record<string, number> = {};
   const started = Date.now();
+  const t0 = performance.now();
   const ctx: RunContext = {
     dir: tmpDir,
     experiment,
@@ -190,7 +191,7 @@ export async function cachedRun<T>(
   try {
     await initBackend();
     const result = await compute(ctx);
-    timingsMs.total = Date.now() - started;
+    timingsMs.total = performance.now() - t0;
     const manifest = buildManifest(experiment, hash, config, ctx.seed, started, timingsMs, ctx.extra);
     writeJsonAtomic(path.join(tmpDir, RESULT_FILE), result === undefined ? null : result);
     writeJsonAtomic(path.join(tmpDir, MANIFEST_FILE), manifest);
