@@ -45,7 +45,7 @@ export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
 export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit } from './explain/lrp/lrp';
 export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';
 export { makeRule, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flatRule, wSquareRule, RULE_NAMES, type RuleSpec } from './explain/lrp/rules';
-export { modelChain, SUPPORTED_LAYERS } from './explain/chain';
+export { modelChain, disposeChain, SUPPORTED_LAYERS } from './explain/chain';
 export { upsampleTrilinear } from './explain/upsample';
 export { readInputVolume, writeHeatmap } from './explain/heatmap-io';
 export { cachedExplanation, foldTestIndices, type CachedExplanation } from './explain/cached';

@@ -47,6 +47,12 @@ class EchoingClient(NotebookClient):
     """A NotebookClient that echoes stream output (progress, logs) to the terminal as it arrives."""
 
     def output(self, outs, msg, display_id, cell_index):
+        mt = msg.get("msg_type")
+        if mt in ("display_data", "update_display_data"):
+            data = msg["content"].get("data", {})
+            if list(data.keys()) == ["text/plain"]:
+                # Progress lines (lib/util/progress.ts) are plain-text displays updated in place: echo them.
+                print("    " + str(data["text/plain"]).strip(), file=sys.stderr, flush=True)
         if msg.get("msg_type") == "stream":
             stream = sys.stderr if msg["content"].get("name") == "stderr" else sys.stdout
             text = msg["content"].get("text", "")
