@@ -2,6 +2,7 @@
 import { conv3dSuite } from './conv3d';
 import { trainSuite } from './train';
 import { explainSuite } from './explain';
+import { aopcSuite } from './aopc';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -18,4 +19,5 @@ export const BENCHMARKS: Record<string, Suite> = {
   conv3d: conv3dSuite,
   train: trainSuite,
   explain: explainSuite,
+  aopc: aopcSuite,
 };
