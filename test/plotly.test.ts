@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { figureHtml, scriptJson, writeFigureHtml, plotlyLibraryPath } from '../lib/viz/plotly';
+import { figureHtml, scriptJson, writeFigureHtml, plotlyLibraryPath, showFigure } from '../lib/viz/plotly';
 import { tableHtml } from '../lib/viz/table';
 import { tempDir } from './helpers';
 
@@ -37,4 +37,21 @@ test('tables escape their cells and format numbers', () => {
   const html = tableHtml([{ model: '<b>', acc: 0.912345, n: 3 }, { model: 'x', extra: true }], { digits: 2 });
   assert.match(html, /<td>&lt;b&gt;<\/td><td>0\.91<\/td><td>3<\/td><td><\/td>/);
   assert.match(html, /<th>extra<\/th>/);
+});
+
+test('showFigure also saves every figure under results/figures/<profile>/ with plotly.js beside it', () => {
+  const results = tempDir();
+  const prev = process.env.XAI3D_RESULTS;
+  process.env.XAI3D_RESULTS = results;
+  try {
+    const file = showFigure({ data: [{ y: [1, 2] }], layout: { title: { text: 'AOPC: <b>CAM</b> over depth' } } })!;
+    assert.match(path.basename(file), /^\d{3}-aopc-cam-over-depth\.html$/);
+    assert.ok(fs.existsSync(path.join(path.dirname(file), 'plotly.min.js')));
+    const html = fs.readFileSync(file, 'utf8');
+    assert.match(html, /<script src="plotly\.min\.js"><\/script>/);
+    assert.ok(html.length < 20000, 'the library is not inlined in every file');
+  } finally {
+    if (prev === undefined) delete process.env.XAI3D_RESULTS;
+    else process.env.XAI3D_RESULTS = prev;
+  }
 });

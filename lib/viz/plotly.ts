@@ -8,7 +8,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
-import { PROJECT_ROOT } from '../env/paths';
+import { PROJECT_ROOT, resultsDir } from '../env/paths';
+import { profileName } from '../env/profile';
 import { writeFileAtomic } from '../io/atomic';
 import { displayHtml } from './notebook';
 import { escapeHtml } from '../util/html';
@@ -80,19 +81,37 @@ export function figureHtml(fig: Figure, opts: FigureHtmlOptions = {}): string {
   );
 }
 
+/** A file-name slug of a figure's title. */
+export function figureSlug(fig: Figure, fallback = 'figure'): string {
+  const t = (fig.layout?.title as { text?: string } | undefined)?.text ?? fallback;
+  return t.toLowerCase().replace(/<[^>]*>/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || fallback;
+}
+
+let figureCounter = 0;
+
 /**
- * Show a figure inline in the notebook (plotly.js is inlined with the first figure of the kernel).
- * Outside a notebook it does nothing; use writeFigureHtml to save a file.
+ * Show a figure inline in the notebook (plotly.js is inlined with the first figure of the kernel) and save it as an
+ * HTML file under results/figures/<profile>/ (plotly.js beside it, so it opens offline), unless XAI3D_SAVE_FIGURES=0.
+ * Returns the saved file, if any. Outside a notebook nothing is shown (the file is still written).
  */
-export function showFigure(fig: Figure): void {
+export function showFigure(fig: Figure, opts: { save?: string | false } = {}): string | undefined {
   const html = figureHtml(fig, { includeLibrary: !libraryShownInKernel });
   if (displayHtml(html)) libraryShownInKernel = true;
+  if (opts.save === false || process.env.XAI3D_SAVE_FIGURES === '0') return undefined;
+  figureCounter += 1;
+  const name = opts.save ?? `${String(figureCounter).padStart(3, '0')}-${figureSlug(fig)}`;
+  const dir = path.join(resultsDir(), 'figures', profileName());
+  return writeFigureHtml(fig, path.join(dir, `${name}.html`), undefined, { library: 'sibling' });
 }
 
 
-/** A complete offline HTML page with the given figures (plotly.js inlined once). */
-export function figuresPage(figs: Figure[], title: string): string {
-  const body = figs.map((f, i) => figureHtml(f, { includeLibrary: i === 0 })).join('\n');
+/**
+ * A complete offline HTML page with the given figures: plotly.js inlined once ('inline', a self-contained file) or
+ * loaded from a plotly.min.js beside the page ('sibling', for folders of many figures).
+ */
+export function figuresPage(figs: Figure[], title: string, library: 'inline' | 'sibling' = 'inline'): string {
+  const lib = library === 'sibling' ? '<script src="plotly.min.js"></script>\n' : '';
+  const body = lib + figs.map((f, i) => figureHtml(f, { includeLibrary: library === 'inline' && i === 0 })).join('\n');
   return (
     `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
@@ -101,8 +120,16 @@ export function figuresPage(figs: Figure[], title: string): string {
   );
 }
 
-/** Write figures as a standalone offline HTML file (atomically). Returns the path. */
-export function writeFigureHtml(fig: Figure | Figure[], file: string, title = path.basename(file, '.html')): string {
-  writeFileAtomic(file, figuresPage(Array.isArray(fig) ? fig : [fig], title));
+/** Write figures as an offline HTML file (atomically; 'sibling' also copies plotly.min.js beside it). Returns the path. */
+export function writeFigureHtml(fig: Figure | Figure[], file: string, title = path.basename(file, '.html'), opts: { library?: 'inline' | 'sibling' } = {}): string {
+  const library = opts.library ?? 'inline';
+  if (library === 'sibling') {
+    const lib = path.join(path.dirname(file), 'plotly.min.js');
+    if (!fs.existsSync(lib)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      writeFileAtomic(lib, fs.readFileSync(plotlyLibraryPath()));
+    }
+  }
+  writeFileAtomic(file, figuresPage(Array.isArray(fig) ? fig : [fig], title, library));
   return file;
 }
