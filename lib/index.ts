@@ -56,3 +56,4 @@ export { localisation, relevancePerRegion, type LocalisationScores } from './eva
 export { writeFinding, readFinding, findingsDir } from './report/findings';
 export { cachedAopc, aopcFigure, cachedSanity, sanityGridFigure, sanityCurvesFigure, localisationRows, regionTable, methodLabel, type SanitySummary, type LocalisationRow } from './evaluate/workflows';
 export { aalNames } from './data/oasis2/phantoms';
+export { classAverageHeatmaps, registerRigid, applyRigid, type ClassAverage, type RigidTransform } from './explain/average';

@@ -253,3 +253,21 @@ test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (
   assert.match(res.stderr, /input shape \[8, 8, 8, 1\] does not match the model's input \[16, 16, 16, 1\]/);
   assert.ok(!fs.existsSync(path.join(dir, 'x.npy')), 'no output written on failure');
 });
+
+test('rigid registration recovers a known in-plane rotation and shift; class averages use the aligned heatmaps', async () => {
+  const { registerRigid, applyRigid, classAverageHeatmaps } = await import('../lib/explain/average');
+  const { loadMnist3d } = await import('../lib/data/mnist3d/dataset');
+  const ds = await loadMnist3d({ size: 16, trainCount: 12, testCount: 0 }, { root: tempDir() });
+  const shape: [number, number, number] = [16, 16, 16];
+  const fixed = ds.volume(0);
+  const moved = applyRigid(fixed, shape, { angleDeg: 10, shift: [1, -2, 0] });
+  const { transform, score } = registerRigid(moved, fixed, shape);
+  const before = registerRigid(moved, fixed, shape, [0]).score;
+  assert.equal(transform.angleDeg, -10, 'undoes the rotation');
+  assert.ok(score > before + 0.1 && score > 0.7, `NCC ${score} after registration, ${before} with translation only`);
+  // Averages: with heatmap = volume, the class-average heatmap equals the class template.
+  const idx = Array.from({ length: 12 }, (_, i) => i);
+  const avgs = classAverageHeatmaps(ds, idx, idx.map((i) => ds.volume(i)));
+  assert.equal(avgs.reduce((s, a) => s + a.count, 0), 12);
+  for (const a of avgs) assert.ok(relErr(a.heatmap, a.template) < 1e-5);
+});
