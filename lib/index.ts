@@ -33,7 +33,7 @@ export { readNpy, writeNpy } from './io/npy';
 export { saveModel, loadModel } from './io/model-files';
 export { buildModel, parameterCount, presetWidths, PRESET_NAMES, PRESETS, type PresetName } from './models/presets';
 export { GlobalAveragePooling3D, globalAveragePooling3d } from './models/global-average-pooling-3d';
-export { triplanarFigure, voxelScatterFigure, slicePlane, RELEVANCE_COLORSCALE } from './viz/volume';
+export { triplanarFigure, voxelScatterFigure, sliceSliderFigure, slicePlane, RELEVANCE_COLORSCALE } from './viz/volume';
 export { progress } from './util/progress';
 export { Rng } from './util/random';
 export { chooseBatchSize, checkBatchFits, estimateHeapBytes, maxBatchSize } from './backend/memory';

@@ -205,3 +205,35 @@ export function voxelScatterFigure(vol: ArrayLike<number>, shape: Shape3, opts: 
     },
   };
 }
+
+/**
+ * One view of a volume with a slider over its slices (anatomy in grey, an optional relevance overlay). `axis` picks
+ * the sliced axis (0: D, 1: H, 2: W); `every` keeps one slice in `every` (large volumes).
+ */
+export function sliceSliderFigure(anatomy: ArrayLike<number>, shape: Shape3, opts: { overlay?: ArrayLike<number>; axis?: 0 | 1 | 2; every?: number; title?: string; clipPercentile?: number; heightPx?: number } = {}): Figure {
+  const axis = opts.axis ?? 0;
+  const every = Math.max(1, opts.every ?? 1);
+  const indices = Array.from({ length: Math.ceil(shape[axis] / every) }, (_, i) => i * every);
+  const lo = percentileOf(anatomy, 0.5);
+  const hi = percentileOf(anatomy, 99.5);
+  const clip = opts.overlay ? absPercentile(opts.overlay, opts.clipPercentile ?? 99.5) || 1 : 1;
+  const start = indices[Math.floor(indices.length / 2)];
+  const data: Trace[] = [{ type: 'heatmap', z: slicePlane(anatomy, shape, axis, start), colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: lo, zmax: hi, showscale: false, hoverinfo: 'z' }];
+  if (opts.overlay) data.push({ type: 'heatmap', z: slicePlane(opts.overlay, shape, axis, start), zmin: -clip, zmax: clip, colorscale: RELEVANCE_COLORSCALE, colorbar: { title: { text: 'relevance' } }, hoverinfo: 'z' });
+  const steps = indices.map((i) => ({
+    label: String(i),
+    method: 'restyle',
+    args: [{ z: opts.overlay ? [slicePlane(anatomy, shape, axis, i), slicePlane(opts.overlay, shape, axis, i)] : [slicePlane(anatomy, shape, axis, i)] }],
+  }));
+  return {
+    data,
+    layout: {
+      title: opts.title ? { text: opts.title } : undefined,
+      height: opts.heightPx ?? 480,
+      xaxis: { showticklabels: false, ticks: '' },
+      yaxis: { showticklabels: false, ticks: '', scaleanchor: 'x', autorange: 'reversed' },
+      sliders: [{ active: indices.indexOf(start), currentvalue: { prefix: `${['D', 'H', 'W'][axis]} = ` }, steps, pad: { t: 30 } }],
+      margin: { t: opts.title ? 50 : 20, b: 20 },
+    },
+  };
+}
