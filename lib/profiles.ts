@@ -52,7 +52,7 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     oasisSize: 64,
     // The quick profile uses a larger learning rate than the thesis's 1e-5, so that a few epochs suffice.
     trainMnist: { folds: 3, epochs: 8, patience: 3, learningRate: 2e-3, batchSize: 32, valFraction: 0.1, baseWidth: 8 },
-    trainOasis: { folds: 3, epochs: 12, patience: 4, learningRate: 1e-3, batchSize: 8, valFraction: 0.1, baseWidth: 8 },
+    trainOasis: { folds: 3, epochs: 15, patience: 6, learningRate: 1e-3, batchSize: 4, valFraction: 0.1, baseWidth: 8 },
     mnistModels: ['mnist-2conv', 'mnist-3conv', 'mnist-4conv', 'mnist-5conv', 'mnist-6conv'],
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
     evalImagesMnist: 30,

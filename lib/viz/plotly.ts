@@ -101,7 +101,8 @@ export function showFigure(fig: Figure, opts: { save?: string | false } = {}): s
   figureCounter += 1;
   const name = opts.save ?? `${String(figureCounter).padStart(3, '0')}-${figureSlug(fig)}`;
   const dir = path.join(resultsDir(), 'figures', profileName());
-  return writeFigureHtml(fig, path.join(dir, `${name}.html`), undefined, { library: 'sibling' });
+  const title = (fig.layout?.title as { text?: string } | undefined)?.text?.replace(/<[^>]*>/g, '') ?? name;
+  return writeFigureHtml(fig, path.join(dir, `${name}.html`), title, { library: 'sibling' });
 }
 
 
