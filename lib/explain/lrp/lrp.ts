@@ -59,9 +59,15 @@ function nonNegativeInputs(steps: Step[]): boolean[] {
   return out;
 }
 
-/** J^T S of the linear map u -> layer(u; w) (no bias), evaluated with the fast 3D kernels. */
+/**
+ * J^T S of the linear map u -> layer(u; w) (no bias): for a convolution the transposed convolution (one
+ * Conv3DBackpropInputV2, xai3d's fast kernel), for a dense layer S w^T. No forward pass is repeated.
+ */
 function transposeApply(step: Step, u: tf.Tensor, w: tf.Tensor, S: tf.Tensor): tf.Tensor {
-  return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(linear(step, v, w, null), S)))(u);
+  if (step.kind === 'conv3d') {
+    return tf.conv3dTranspose(S as tf.Tensor5D, w as tf.Tensor5D, u.shape as [number, number, number, number, number], step.strides!, step.padding!);
+  }
+  return tf.matMul(S as tf.Tensor2D, w as tf.Tensor2D, false, true);
 }
 
 /** Relevance through one weight layer under `rule`. */
