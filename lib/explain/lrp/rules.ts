@@ -172,7 +172,7 @@ export function makeRule(spec: RuleSpec, defaults: { low?: number; high?: number
   }
 }
 
-/** s(z) = z + eps * sign(z), sign(0) = +1. */
+/** s(z) = z + eps * sign(z), sign(0) = +1 (elementwise arithmetic: tf.where would tile the scalars to z's shape). */
 export function stabilise(z: tf.Tensor, eps: number): tf.Tensor {
-  return z.add(tf.where(z.greaterEqual(0), tf.scalar(eps), tf.scalar(-eps)));
+  return tf.tidy(() => z.add(tf.greaterEqual(z, 0).cast('float32').mul(2 * eps).sub(eps)));
 }
