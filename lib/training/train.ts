@@ -45,6 +45,8 @@ export interface TrainConfig {
   valFraction: number;
   /** Width of the first convolution (doubled after each max pooling); undefined = the preset's default. */
   baseWidth?: number;
+  /** Kernel initialiser of the convolutions (default heNormal; see lib/models/presets.ts). */
+  convInit?: 'heNormal' | 'glorotUniform';
   seed: number;
 }
 
@@ -151,6 +153,7 @@ function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number): tf.LayersM
     inputSize: ds.shape[0],
     classes: ds.classNames.length,
     baseWidth: cfg.baseWidth,
+    convInit: cfg.convInit,
     seed,
   });
   if (ds.shape[0] !== ds.shape[1] || ds.shape[1] !== ds.shape[2]) throw new Error(`${ds.name}: volumes must be cubes, got ${ds.shape}`);
@@ -253,7 +256,8 @@ function std(a: number[]): number {
 
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
-  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg };
+  // The resolved initialiser is part of the key, so runs made with another default are not read back.
+  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' } };
   return path.join(root, 'train', `${ds.name}-${cfg.model}-${configHash(key)}`);
 }
 
