@@ -78,3 +78,13 @@ export async function buildDirAtomic(finalDir: string, build: (tmpDir: string) =
     throw err;
   }
 }
+
+/** Read a file, with an error naming it: "<file>: file not found" or "<file>: cannot read (<code>)". */
+export function readFileChecked(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${file}: ${e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.code ?? e.message})`}`);
+  }
+}

@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { writeFileAtomic } from './atomic';
+import { readFileChecked, writeFileAtomic } from './atomic';
 
 export type Mat4 = [number[], number[], number[], number[]];
 
@@ -70,10 +70,9 @@ function fail(file: string, msg: string): never {
 function readMaybeGz(file: string): Buffer {
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(file);
+    buf = readFileChecked(file);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    fail(file, e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.code ?? e.message})`);
+    throw new NiftiError((err as Error).message);
   }
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {

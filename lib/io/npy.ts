@@ -2,8 +2,7 @@
  * NumPy .npy files (format versions 1-3): reading float32/float64/int/uint arrays of either byte order in C or
  * Fortran order, and writing float32 little-endian C-order arrays (what Python users load with np.load).
  */
-import * as fs from 'fs';
-import { writeFileAtomic } from './atomic';
+import { readFileChecked, writeFileAtomic } from './atomic';
 
 export interface NpyArray {
   data: Float32Array;
@@ -30,13 +29,7 @@ function parseHeaderDict(text: string, file: string): { descr: string; fortran: 
 }
 
 export function readNpy(file: string): NpyArray {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    fail(file, e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.code ?? e.message})`);
-  }
+  const buf = readFileChecked(file);
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) fail(file, 'not a .npy file (missing \\x93NUMPY magic)');
   const major = buf[6];
   let headerLen: number;
