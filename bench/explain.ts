@@ -53,7 +53,7 @@ async function measure(name: string, size: number, batch: number, reps: number):
 
 async function run(opts: SuiteOptions): Promise<unknown> {
   const info = await initBackend({ backend: 'wasm' });
-  const rows = [...(await measure('mnist-6conv', 32, 32, opts.reps)), ...(await measure('oasis-6conv', 128, 1, Math.min(opts.reps, 3)))];
+  const rows = [...(await measure('mnist-6conv', 32, 32, opts.reps)), ...(await measure('oasis-6conv', 128, 1, Math.max(opts.reps, 5)))];
   printTable(rows.map((r) => ({ ...r })));
   const rss = runChild<{ peakRssMB: number; ms: number }>('explain:lrp128');
   process.stdout.write(`oasis-6conv 128^3 LRP (composite3) in its own process: ${rss.ms.toFixed(0)} ms, peak RSS ${rss.peakRssMB} MB\n`);
