@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
+import { setSimdEnabled, simd } from '../lib/backend/simd';
 import { GlobalAveragePooling3D, globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { loadModel, saveModel } from '../lib/io/model-files';
 import { runTsx, tempDir } from './helpers';
@@ -19,7 +20,20 @@ process.env.XAI3D_QUIET = '1';
 before(async () => {
   const info = await initBackend({ backend: 'wasm' });
   assert.equal(info.fast3dKernels, true);
+  assert.equal(info.simdKernels, true, `SIMD kernels off: ${info.notes.join('; ')}`);
 });
+
+/** Run fn with xai3d's SIMD kernels on and off (the JS/XNNPACK paths). */
+async function bothPaths(fn: (path: 'simd' | 'fast') => Promise<void>): Promise<void> {
+  for (const on of [true, false]) {
+    setSimdEnabled(on);
+    try {
+      await fn(on ? 'simd' : 'fast');
+    } finally {
+      setSimdEnabled(true);
+    }
+  }
+}
 
 /** Run fn on the cpu backend, return to wasm. */
 async function onCpu<T>(fn: () => T): Promise<T> {
@@ -73,19 +87,43 @@ const CASES: Case[] = [
 ];
 
 test('Conv3D forward, input gradient and filter gradient match the cpu backend (rel. error <= 1e-5)', async () => {
-  for (const [i, c] of CASES.entries()) {
-    const x = tf.randomNormal(c.x, 0, 1, 'float32', 10 + i) as tf.Tensor5D;
-    const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
-    const before = { ...kernelCalls };
-    const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
-    assert.ok((kernelCalls['Conv3D:fast'] ?? 0) > (before['Conv3D:fast'] ?? 0), 'fast forward kernel used');
-    assert.ok((kernelCalls['Conv3DBackpropInputV2:fast'] ?? 0) > (before['Conv3DBackpropInputV2:fast'] ?? 0));
-    assert.ok((kernelCalls['Conv3DBackpropFilterV2:fast'] ?? 0) > (before['Conv3DBackpropFilterV2:fast'] ?? 0));
-    const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));
-    ['forward', 'input gradient', 'filter gradient'].forEach((what, j) => {
-      const e = relErr(got[j], want[j]);
-      assert.ok(e <= 1e-5, `${JSON.stringify(c)} ${what}: relative error ${e}`);
-    });
+  await bothPaths(async (kind) => {
+    for (const [i, c] of CASES.entries()) {
+      const x = tf.randomNormal(c.x, 0, 1, 'float32', 10 + i) as tf.Tensor5D;
+      const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
+      const before = { ...kernelCalls };
+      const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
+      assert.ok((kernelCalls['Conv3D:fast'] ?? 0) > (before['Conv3D:fast'] ?? 0), 'fast forward kernel used');
+      assert.ok((kernelCalls['Conv3DBackpropInputV2:fast'] ?? 0) > (before['Conv3DBackpropInputV2:fast'] ?? 0));
+      const filterPath = `Conv3DBackpropFilterV2:${kind}`;
+      assert.ok((kernelCalls[filterPath] ?? 0) > (before[filterPath] ?? 0), `${filterPath} used`);
+      const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));
+      ['forward', 'input gradient', 'filter gradient'].forEach((what, j) => {
+        const e = relErr(got[j], want[j]);
+        assert.ok(e <= 1e-5, `${kind} ${JSON.stringify(c)} ${what}: relative error ${e}`);
+      });
+      tf.dispose([x, w]);
+    }
+  });
+});
+
+test('the SIMD filter gradient splits its tiles over two threads and matches one thread on training-size layers', async () => {
+  const rt = simd();
+  assert.ok(rt, 'SIMD kernels running');
+  assert.equal(rt.threads, 2);
+  // Layer shapes of the training benchmark, at batch 2: many tiles, several blocks of planes, F = 16 / 32 / 64.
+  const layers: [[number, number, number, number, number], number][] = [
+    [[2, 12, 12, 12, 1], 16],
+    [[2, 8, 8, 8, 16], 32],
+    [[2, 4, 4, 4, 32], 64],
+  ];
+  for (const [shape, f] of layers) {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 21) as tf.Tensor5D;
+    const w = tf.randomNormal([3, 3, 3, shape[4], f], 0, 0.2, 'float32', 22) as tf.Tensor5D;
+    const got = convAndGrads(x, w, 'same', 1, 23)[2];
+    const want = await onCpu(() => convAndGrads(x, w, 'same', 1, 23)[2]);
+    const e = relErr(got, want);
+    assert.ok(e <= 1e-5, `${shape} -> ${f}: relative error ${e}`);
     tf.dispose([x, w]);
   }
 });

@@ -20,6 +20,7 @@
  * Anything else (other strides, dilations, dtypes) falls back to the shipped kernel, whose forward passes are correct.
  */
 import * as tf from '@tensorflow/tfjs';
+import { simd, type SimdRuntime } from './simd';
 
 type TensorInfo = tf.TensorInfo;
 type Shape5 = [number, number, number, number, number];
@@ -82,6 +83,13 @@ function alloc(backend: WasmBackend, shape: number[]): TensorInfo {
     );
   }
   return t;
+}
+
+/** Byte address of a tensor's data in the wasm memory. */
+function ptr(backend: WasmBackend, t: TensorInfo): number {
+  const entry = backend.dataIdMap.get(t.dataId);
+  if (!entry) throw new Error('tensor data is not in the wasm memory');
+  return entry.memoryOffset;
 }
 
 function free(backend: WasmBackend, t: TensorInfo): void {
@@ -356,6 +364,11 @@ function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
     count('Conv3DBackpropFilterV2:direct');
     return directBackpropFilter(backend, x, dy, info);
   }
+  const rt = simd();
+  if (rt) {
+    count('Conv3DBackpropFilterV2:simd');
+    return simdBackpropFilter(backend, x, dy, info, rt);
+  }
   count('Conv3DBackpropFilterV2:fast');
   return paddedGridBackpropFilter(backend, x, dy, info);
 }
@@ -459,6 +472,107 @@ function paddedGridBackpropFilter(backend: WasmBackend, x: TensorInfo, dy: Tenso
   const out = alloc(backend, info.filterShape);
   f32(backend, out).set(acc);
   return out;
+}
+
+/**
+ * Stride-1 filter gradient with xai3d's SIMD kernel (simd/kernels.wat, filterGrad): dW[k, f] = sum_m
+ * xp[base(m) + off(k)] dy[m, f] over the output positions m only (no padding waste), with the input zero-padded so that
+ * every tap is in range, 4 x 8 register tiles, float64 accumulation per block of planes, two threads over tiles.
+ * No im2col and no packing of dy.
+ */
+function simdBackpropFilter(
+  backend: WasmBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv3DInfo,
+  rt: SimdRuntime,
+): TensorInfo {
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo, F] = info.outShape;
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
+  const { front, top, left } = info.padInfo;
+  const Dp = Do + kD - 1;
+  const Hp = Ho + kH - 1;
+  const Wp = Wo + kW - 1;
+  const K = kD * kH * kW * C;
+  const Kp = Math.ceil(K / 4) * 4;
+  const Fs = Math.ceil(F / 8) * 8;
+  if (N * Do * Ho * Wo === 0 || K * F === 0) {
+    const out = alloc(backend, info.filterShape);
+    f32(backend, out).fill(0);
+    return out;
+  }
+  const temps: TensorInfo[] = [];
+  try {
+    // Zero-padded input (x itself when the convolution has no padding).
+    let xp = x;
+    if (front !== 0 || top !== 0 || left !== 0 || Dp !== D || Hp !== H || Wp !== W) {
+      xp = alloc(backend, [N, Dp, Hp, Wp, C]);
+      temps.push(xp);
+      const o = f32(backend, xp);
+      const xs = f32(backend, x);
+      o.fill(0);
+      const h0 = Math.max(0, -top);
+      const h1 = Math.min(H, Hp - top);
+      const w0 = Math.max(0, -left);
+      const w1 = Math.min(W, Wp - left);
+      if (h1 > h0 && w1 > w0) {
+        for (let n = 0; n < N; n++)
+          for (let d = Math.max(0, -front); d < Math.min(D, Dp - front); d++)
+            for (let h = h0; h < h1; h++) {
+              const src = (((n * D + d) * H + h) * W + w0) * C;
+              const dst = (((n * Dp + d + front) * Hp + h + top) * Wp + w0 + left) * C;
+              o.set(xs.subarray(src, src + (w1 - w0) * C), dst);
+            }
+      }
+    }
+    // dy with rows padded to a multiple of 8 filters (dy itself when F already is one).
+    let dyp = dy;
+    if (Fs !== F) {
+      const M = N * Do * Ho * Wo;
+      dyp = alloc(backend, [M, Fs]);
+      temps.push(dyp);
+      const o = f32(backend, dyp);
+      const g = f32(backend, dy);
+      o.fill(0);
+      for (let m = 0; m < M; m++) o.set(g.subarray(m * F, m * F + F), m * Fs);
+    }
+    // Byte offset of each row k = (tap, channel) from an output position's base; padding rows repeat offset 0.
+    const xsW = 4 * C;
+    const xsH = xsW * Wp;
+    const xsD = xsH * Hp;
+    const xsN = xsD * Dp;
+    const offs = alloc(backend, [Kp]);
+    temps.push(offs);
+    {
+      const o = new Int32Array(f32(backend, offs).buffer, ptr(backend, offs), Kp);
+      o.fill(0);
+      for (let s = 0; s < kD; s++)
+        for (let h = 0; h < kH; h++)
+          for (let w = 0; w < kW; w++)
+            for (let c = 0; c < C; c++) o[((s * kH + h) * kW + w) * C + c] = s * xsD + h * xsH + w * xsW + 4 * c;
+    }
+    // float64 accumulators [Kp, Fs] (one spare float keeps them 8-byte aligned).
+    const accT = alloc(backend, [2 * Kp * Fs + 2]);
+    temps.push(accT);
+    const accPtr = (ptr(backend, accT) + 7) & ~7;
+    new Float64Array(f32(backend, accT).buffer, accPtr, Kp * Fs).fill(0);
+    const planeSize = Ho * Wo;
+    const blockPlanes = Math.max(1, Math.round(512 / planeSize));
+    const tiles = (Kp / 4) * (Fs / 8);
+    rt.run(
+      'filterGrad',
+      [ptr(backend, xp), ptr(backend, dyp), ptr(backend, offs), accPtr, N * Do, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes],
+      tiles,
+    );
+    const out = alloc(backend, info.filterShape);
+    const acc = new Float64Array(f32(backend, accT).buffer, accPtr, Kp * Fs);
+    const o = f32(backend, out);
+    for (let k = 0; k < K; k++) for (let f = 0; f < F; f++) o[k * F + f] = acc[k * Fs + f];
+    return out;
+  } finally {
+    for (const t of temps) free(backend, t);
+  }
 }
 
 /** Filter gradient for any stride by direct accumulation (slow, correct), float64 accumulators. */

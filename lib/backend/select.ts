@@ -29,6 +29,8 @@ export interface BackendInfo {
   threads: number;
   /** True when xai3d's replacement wasm kernels for 3D convolution are installed. */
   fast3dKernels: boolean;
+  /** True when xai3d's SIMD kernels (lib/backend/simd/: filter gradient, max pooling) run on the wasm memory. */
+  simdKernels: boolean;
   /** Why a preferred backend was skipped under `auto`, if it was. */
   notes: string[];
 }
@@ -90,7 +92,7 @@ async function useBackend(name: BackendName): Promise<void> {
   await tf.ready();
 }
 
-async function initWasm(threads: number): Promise<{ threads: number; fast: boolean }> {
+async function initWasm(threads: number): Promise<{ threads: number; fast: boolean; simd: boolean; simdNote?: string }> {
   return configureWasm(threads, useBackend);
 }
 
@@ -107,7 +109,7 @@ async function choose(opts: InitBackendOptions): Promise<BackendInfo> {
     const why = tryNativeBackend();
     if (why === undefined) {
       await useBackend('tensorflow');
-      return { name: 'tensorflow', requested, threads: os.cpus().length, fast3dKernels: false, notes };
+      return { name: 'tensorflow', requested, threads: os.cpus().length, fast3dKernels: false, simdKernels: false, notes };
     }
     if (requested === 'tensorflow') {
       throw new Error(
@@ -120,14 +122,15 @@ async function choose(opts: InitBackendOptions): Promise<BackendInfo> {
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const w = await initWasm(threads);
-      return { name: 'wasm', requested, threads: w.threads, fast3dKernels: w.fast, notes };
+      if (w.simdNote) notes.push(w.simdNote);
+      return { name: 'wasm', requested, threads: w.threads, fast3dKernels: w.fast, simdKernels: w.simd, notes };
     } catch (err) {
       if (requested === 'wasm') throw new Error(`XAI3D_BACKEND=wasm failed to initialise: ${(err as Error).message}`);
       notes.push(`wasm failed: ${(err as Error).message}`);
     }
   }
   await useBackend('cpu');
-  return { name: 'cpu', requested, threads: 1, fast3dKernels: false, notes };
+  return { name: 'cpu', requested, threads: 1, fast3dKernels: false, simdKernels: false, notes };
 }
 
 /**
@@ -147,7 +150,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       chosen = info;
       if (!opts.quiet && process.env.XAI3D_QUIET !== '1') {
         const extra = info.notes.length > 0 ? ` (auto: ${info.notes.join('; ')})` : '';
-        const kernels = info.name === 'wasm' ? (info.fast3dKernels ? ', fast 3D kernels' : ', stock kernels') : '';
+        const kernels =
+          info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}` : ', stock kernels') : '';
         const line = `xai3d: backend ${info.name}, ${info.threads} thread(s)${kernels}${extra}`;
         // stdout is the CLI's data channel (JSON): the line goes to stderr there, to the cell's output in a notebook.
         if (inNotebook()) console.log(line);
