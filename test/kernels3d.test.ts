@@ -144,8 +144,16 @@ test('strided Conv3D: forward falls back to the shipped kernel, the gradients ne
 
 test('MaxPool3D and its gradient match the cpu backend, ties included', async () => {
   // Small integers make ties frequent: the gradient must go to the same (last) maximum as on the cpu backend.
-  const shapes: [number, number, number, number, number][] = [[2, 4, 6, 8, 3], [1, 5, 7, 6, 1], [3, 8, 8, 8, 2]];
+  // Channels 4 and 8 take the SIMD path for 2x2x2 windows (odd sizes leave inputs outside every window).
+  const shapes: [number, number, number, number, number][] = [
+    [2, 4, 6, 8, 3],
+    [1, 5, 7, 6, 1],
+    [3, 8, 8, 8, 2],
+    [2, 4, 6, 8, 4],
+    [1, 5, 7, 9, 8],
+  ];
   const configs: [number, number, Pad][] = [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'valid']];
+  const before = { ...kernelCalls };
   for (const s of shapes) {
     const x = tf.randomUniform(s, 0, 4, 'int32', 3).cast('float32') as tf.Tensor5D;
     for (const [k, st, pad] of configs) {
@@ -162,7 +170,9 @@ test('MaxPool3D and its gradient match the cpu backend, ties included', async ()
       assert.ok(relErr(got[1], want[1]) <= 1e-6, `gradient ${s} k${k} s${st} ${pad}`);
     }
   }
-  assert.ok((kernelCalls['MaxPool3D:fast'] ?? 0) > 0 && (kernelCalls['MaxPool3DGrad:fast'] ?? 0) > 0);
+  for (const k of ['MaxPool3D:fast', 'MaxPool3DGrad:fast', 'MaxPool3D:simd', 'MaxPool3DGrad:simd']) {
+    assert.ok((kernelCalls[k] ?? 0) > (before[k] ?? 0), `${k} used`);
+  }
 });
 
 test('Sum and Mean over contiguous axes use the column-sum kernel and match the cpu backend', async () => {
@@ -179,6 +189,17 @@ test('Sum and Mean over contiguous axes use the column-sum kernel and match the 
       }
     }
   }
+  // Bias-gradient sizes take the SIMD column sum (two threads, float64): [N, D, H, W, F] summed over all but F.
+  const before = { ...kernelCalls };
+  const big = tf.randomNormal([4, 10, 12, 13, 12], 1, 1, 'float32', 6);
+  for (const keep of [false, true]) {
+    const run = () => [tf.sum(big, [0, 1, 2, 3], keep), tf.mean(big, [0, 1, 2, 3], keep)].map((t) => t.dataSync().slice());
+    const got = run();
+    const want = await onCpu(run);
+    for (let j = 0; j < 2; j++) assert.ok(relErr(got[j], want[j]) <= 1e-5, `large sum ${j} keep ${keep}`);
+  }
+  assert.ok((kernelCalls['Sum:simd'] ?? 0) > (before['Sum:simd'] ?? 0) && (kernelCalls['Mean:simd'] ?? 0) > (before['Mean:simd'] ?? 0));
+  big.dispose();
   // Integer sums keep their dtype (fallback path).
   assert.equal(tf.sum(tf.tensor([1, 2, 3], [3], 'int32')).dtype, 'int32');
 });

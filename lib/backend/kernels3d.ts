@@ -653,9 +653,16 @@ function maxPool3dKernel(args: KernelArgs): TensorInfo {
   const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
   const out = alloc(backend, info.outShape);
+  const taps = pool2Taps(info);
+  const rt = simd();
+  if (taps && rt && C % 4 === 0 && N * Do * Ho * Wo > 0) {
+    count('MaxPool3D:simd');
+    const sW = 4 * C;
+    rt.run('maxPool2', [ptr(backend, x), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+    return out;
+  }
   const xs = f32(backend, x);
   const o = f32(backend, out);
-  const taps = pool2Taps(info);
   if (taps) {
     // 2x2x2 windows with stride 2 and no padding (the thesis models): eight loads per output, no bounds checks.
     const [t1, t2, t3, t4, t5, t6, t7] = taps;
@@ -727,11 +734,24 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
   const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
   const out = alloc(backend, info.inShape);
+  const taps = pool2Taps(info);
+  const rt = simd();
+  if (taps && rt && C % 4 === 0 && N * Do * Ho * Wo > 0) {
+    count('MaxPool3DGrad:simd');
+    // The kernel writes every input inside a window; inputs outside all windows (odd sizes) stay zero.
+    if (2 * Do < D || 2 * Ho < H || 2 * Wo < W) f32(backend, out).fill(0);
+    const sW = 4 * C;
+    rt.run(
+      'maxPool2Grad',
+      [ptr(backend, input), ptr(backend, dy), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D],
+      N * Do * Ho,
+    );
+    return out;
+  }
   const dx = f32(backend, out);
   dx.fill(0);
   const xs = f32(backend, input);
   const g = f32(backend, dy);
-  const taps = pool2Taps(info);
   if (taps) {
     const [t1, t2, t3, t4, t5, t6, t7] = taps;
     let q = 0;
@@ -819,6 +839,24 @@ function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
     ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
     : x.shape.filter((_, i) => i < first || i > last);
   const out = alloc(backend, outShape);
+  const rt = simd();
+  if (rt && outer === 1 && inner % 4 === 0 && mid * inner >= 65536) {
+    // Bias gradients: one column sum over all rows, float64, rows split over the threads.
+    count(`${name}:simd`);
+    const accT = alloc(backend, [4 * inner + 2]);
+    try {
+      const accPtr = (ptr(backend, accT) + 7) & ~7;
+      const acc = new Float64Array(f32(backend, accT).buffer, accPtr, 2 * inner);
+      acc.fill(0);
+      rt.run('colSum', [ptr(backend, x), accPtr, inner], mid);
+      const sums = new Float64Array(f32(backend, accT).buffer, accPtr, 2 * inner);
+      const o = f32(backend, out);
+      for (let i = 0; i < inner; i++) o[i] = name === 'Mean' ? (sums[i] + sums[inner + i]) / mid : sums[i] + sums[inner + i];
+    } finally {
+      free(backend, accT);
+    }
+    return out;
+  }
   const xs = f32(backend, x);
   const o = f32(backend, out);
   const scale = name === 'Mean' ? 1 / mid : 1;

@@ -284,4 +284,29 @@
           (br_if $owLoop (local.get $ow)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowsLoop))))
+
+  ;; ------------------------------------------------------------------ column sums (bias gradients)
+  ;; acc[i] += sum over rows m in [t0, t1) of x[m * inner + i], i < inner (a multiple of 4), in float64. Rows from
+  ;; t0 > 0 (the second thread's share) go to a second accumulator row at acc + 8 * inner, so the threads never share
+  ;; an accumulator; the caller zeroes both and adds them.
+  (func (export "colSum")
+    (param $x i32) (param $acc i32) (param $inner i32) (param $t0 i32) (param $t1 i32)
+    (local $p i32) (local $end i32) (local $a i32) (local $aEnd i32) (local $v v128)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (if (local.get $t0) (then (local.set $acc (i32.add (local.get $acc) (i32.shl (local.get $inner) (i32.const 3))))))
+    (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $t0) (local.get $inner)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $x) (i32.shl (i32.mul (local.get $t1) (local.get $inner)) (i32.const 2))))
+    (local.set $aEnd (i32.add (local.get $acc) (i32.shl (local.get $inner) (i32.const 3))))
+    (loop $rows
+      (local.set $a (local.get $acc))
+      (loop $cols
+        (local.set $v (v128.load (local.get $p)))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (local.get $a)
+          (f64x2.add (v128.load offset=16 (local.get $a))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (br_if $cols (i32.lt_u (local.get $a) (local.get $aEnd))))
+      (br_if $rows (i32.lt_u (local.get $p) (local.get $end)))))
 )
