@@ -84,7 +84,16 @@ const CASES: Case[] = [
   { x: [1, 6, 5, 7, 5], k: [3, 2, 1], f: 3, pad: 'same' },
   { x: [2, 7, 6, 5, 2], k: [1, 3, 2], f: 3, pad: 'valid' },
   { x: [1, 11, 10, 13, 1], k: [3, 3, 3], f: 2, pad: 'valid' },
+  // Multiples of 8 channels take the SIMD convolution (forward: filters; input gradient: input channels), with
+  // output widths that are and are not multiples of its 4-wide tiles.
+  { x: [2, 5, 6, 7, 8], k: [3, 3, 3], f: 8, pad: 'same' },
+  { x: [1, 6, 5, 9, 16], k: [3, 3, 3], f: 16, pad: 'valid' },
+  { x: [3, 4, 5, 6, 8], k: [2, 2, 2], f: 24, pad: 'same' },
+  { x: [1, 5, 4, 4, 3], k: [1, 3, 3], f: 8, pad: 'same' },
 ];
+
+/** Output size along one axis of a stride-1 convolution. */
+const outSize = (n: number, k: number, pad: Pad) => (pad === 'same' ? n : n - k + 1);
 
 test('Conv3D forward, input gradient and filter gradient match the cpu backend (rel. error <= 1e-5)', async () => {
   await bothPaths(async (kind) => {
@@ -93,10 +102,13 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
       const before = { ...kernelCalls };
       const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
-      assert.ok((kernelCalls['Conv3D:fast'] ?? 0) > (before['Conv3D:fast'] ?? 0), 'fast forward kernel used');
-      assert.ok((kernelCalls['Conv3DBackpropInputV2:fast'] ?? 0) > (before['Conv3DBackpropInputV2:fast'] ?? 0));
-      const filterPath = `Conv3DBackpropFilterV2:${kind}`;
-      assert.ok((kernelCalls[filterPath] ?? 0) > (before[filterPath] ?? 0), `${filterPath} used`);
+      const simdFits = (channels: number, width: number) => kind === 'simd' && channels % 8 === 0 && width >= 4;
+      const paths = [
+        `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad)) ? 'simd' : 'fast'}`,
+        `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3]) ? 'simd' : 'fast'}`,
+        `Conv3DBackpropFilterV2:${kind}`,
+      ];
+      for (const key of paths) assert.ok((kernelCalls[key] ?? 0) > (before[key] ?? 0), `${JSON.stringify(c)}: ${key} used`);
       const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));
       ['forward', 'input gradient', 'filter gradient'].forEach((what, j) => {
         const e = relErr(got[j], want[j]);

@@ -261,6 +261,22 @@ function flippedFilter(backend: WasmBackend, filter: TensorInfo): TensorInfo {
   return out;
 }
 
+/** Filter [kD, kH, kW, C, F] flipped in space with channels swapped, as a [kD*kH*kW*F, C] matrix (SIMD input gradient). */
+function flippedFilterMatrix(backend: WasmBackend, filter: TensorInfo): TensorInfo {
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  const out = alloc(backend, [kD * kH * kW * F, C]);
+  const w = f32(backend, filter);
+  const o = f32(backend, out);
+  for (let s = 0; s < kD; s++)
+    for (let h = 0; h < kH; h++)
+      for (let x = 0; x < kW; x++) {
+        const src = (((kD - 1 - s) * kH + (kH - 1 - h)) * kW + (kW - 1 - x)) * C * F;
+        const dst = ((s * kH + h) * kW + x) * F * C;
+        for (let f = 0; f < F; f++) for (let c = 0; c < C; c++) o[dst + f * C + c] = w[src + c * F + f];
+      }
+  return out;
+}
+
 // ---------------------------------------------------------------- kernels
 
 function conv3dKernel(args: KernelArgs): TensorInfo {
@@ -270,7 +286,6 @@ function conv3dKernel(args: KernelArgs): TensorInfo {
   if (!isOnes(strides) || !isOnes(dilations) || x.dtype !== 'float32' || args.attrs.dataFormat === 'NCDHW') {
     return fallback('Conv3D', args);
   }
-  count('Conv3D:fast');
   const info = tf.backend_util.computeConv3DInfo(
     x.shape as Shape5,
     filter.shape as Shape5,
@@ -278,6 +293,14 @@ function conv3dKernel(args: KernelArgs): TensorInfo {
     dilations,
     args.attrs.pad as 'same' | 'valid',
   );
+  const rt = simd();
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  if (rt && simdConvFits(F, info.outWidth, kD * kH * kW * C)) {
+    count('Conv3D:simd');
+    // [kD, kH, kW, C, F] is already the [K, F] matrix the kernel reads.
+    return simdConv(args.backend, x, filter, [kD, kH, kW, F], info.padInfo, rt);
+  }
+  count('Conv3D:fast');
   const w2 = forwardFilter(args.backend, filter);
   try {
     return conv3dStride1(args.backend, x, w2, info.filterDepth, info.padInfo);
@@ -295,7 +318,6 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
     count('Conv3DBackpropInputV2:direct');
     return directBackpropInput(args.backend, dy, filter, info);
   }
-  count('Conv3DBackpropInputV2:fast');
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW, padInfo: p } = info;
   const pads: Pads = {
     front: kD - 1 - p.front,
@@ -305,6 +327,18 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
     left: kW - 1 - p.left,
     right: kW - 1 - p.right,
   };
+  const rt = simd();
+  const [, , , C, F] = filter.shape as Shape5;
+  if (rt && simdConvFits(C, info.inWidth, kD * kH * kW * F)) {
+    count('Conv3DBackpropInputV2:simd');
+    const wk = flippedFilterMatrix(args.backend, filter);
+    try {
+      return simdConv(args.backend, dy, wk, [kD, kH, kW, C], pads, rt);
+    } finally {
+      free(args.backend, wk);
+    }
+  }
+  count('Conv3DBackpropInputV2:fast');
   const w2 = flippedFilter(args.backend, filter);
   try {
     return conv3dStride1(args.backend, dy, w2, kD, pads);
@@ -475,6 +509,103 @@ function paddedGridBackpropFilter(backend: WasmBackend, x: TensorInfo, dy: Tenso
 }
 
 /**
+ * x [N, D, H, W, C] placed at (front, top, left) in a zero grid [N, Dp, Hp, Wp, C] (parts outside the grid are cut);
+ * x itself when the grid is x's own shape at offset 0. A new tensor otherwise (the caller frees it).
+ */
+function paddedInput(
+  backend: WasmBackend,
+  x: TensorInfo,
+  [Dp, Hp, Wp]: [number, number, number],
+  front: number,
+  top: number,
+  left: number,
+): TensorInfo {
+  const [N, D, H, W, C] = x.shape as Shape5;
+  if (front === 0 && top === 0 && left === 0 && Dp === D && Hp === H && Wp === W) return x;
+  const xp = alloc(backend, [N, Dp, Hp, Wp, C]);
+  const o = f32(backend, xp);
+  const xs = f32(backend, x);
+  o.fill(0);
+  const h0 = Math.max(0, -top);
+  const h1 = Math.min(H, Hp - top);
+  const w0 = Math.max(0, -left);
+  const w1 = Math.min(W, Wp - left);
+  if (h1 > h0 && w1 > w0) {
+    for (let n = 0; n < N; n++)
+      for (let d = Math.max(0, -front); d < Math.min(D, Dp - front); d++)
+        for (let h = h0; h < h1; h++) {
+          const src = (((n * D + d) * H + h) * W + w0) * C;
+          const dst = (((n * Dp + d + front) * Hp + h + top) * Wp + w0 + left) * C;
+          o.set(xs.subarray(src, src + (w1 - w0) * C), dst);
+        }
+  }
+  return xp;
+}
+
+/** Byte offsets of the rows k = ((s * kH + h) * kW + w) * C + c of an im2col matrix on a padded grid, as int32[len]. */
+function tapOffsets(
+  backend: WasmBackend,
+  [kD, kH, kW, C]: [number, number, number, number],
+  [xsW, xsH, xsD]: [number, number, number],
+  len: number,
+): TensorInfo {
+  const offs = alloc(backend, [len]);
+  const o = new Int32Array(f32(backend, offs).buffer, ptr(backend, offs), len);
+  o.fill(0);
+  for (let s = 0; s < kD; s++)
+    for (let h = 0; h < kH; h++)
+      for (let w = 0; w < kW; w++)
+        for (let c = 0; c < C; c++) o[((s * kH + h) * kW + w) * C + c] = s * xsD + h * xsH + w * xsW + 4 * c;
+  return offs;
+}
+
+/**
+ * Stride-1 convolution with xai3d's SIMD kernel (simd/kernels.wat, conv): x [N, D, H, W, C] zero-padded by `p`,
+ * correlated with a filter given as a [kD*kH*kW*C, Fo] matrix wk (rows in tap-major, channel-minor order), Fo a
+ * multiple of 8 and an output width of at least 4. Output rows split over the threads.
+ */
+function simdConv(
+  backend: WasmBackend,
+  x: TensorInfo,
+  wk: TensorInfo,
+  [kD, kH, kW, Fo]: [number, number, number, number],
+  p: Pads,
+  rt: SimdRuntime,
+): TensorInfo {
+  const [N, D, H, W, C] = x.shape as Shape5;
+  const Dp = D + p.front + p.back;
+  const Hp = H + p.top + p.bottom;
+  const Wp = W + p.left + p.right;
+  const Do = Dp - kD + 1;
+  const Ho = Hp - kH + 1;
+  const Wo = Wp - kW + 1;
+  const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
+  if (N * Do * Ho === 0) return out;
+  const xp = paddedInput(backend, x, [Dp, Hp, Wp], p.front, p.top, p.left);
+  const xsW = 4 * C;
+  const xsH = xsW * Wp;
+  const xsD = xsH * Hp;
+  const K = kD * kH * kW * C;
+  const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], K);
+  try {
+    rt.run(
+      'conv',
+      [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp],
+      N * Do * Ho,
+    );
+  } finally {
+    free(backend, offs);
+    if (xp !== x) free(backend, xp);
+  }
+  return out;
+}
+
+/** Can simdConv run: 8k output channels, output width >= 4, and a filter of at least one row? */
+function simdConvFits(outChannels: number, outWidth: number, K: number): boolean {
+  return outChannels % 8 === 0 && outChannels > 0 && outWidth >= 4 && K > 0;
+}
+
+/**
  * Stride-1 filter gradient with xai3d's SIMD kernel (simd/kernels.wat, filterGrad): dW[k, f] = sum_m
  * xp[base(m) + off(k)] dy[m, f] over the output positions m only (no padding waste), with the input zero-padded so that
  * every tap is in range, 4 x 8 register tiles, float64 accumulation per block of planes, two threads over tiles.
@@ -487,7 +618,7 @@ function simdBackpropFilter(
   info: tf.backend_util.Conv3DInfo,
   rt: SimdRuntime,
 ): TensorInfo {
-  const [N, D, H, W, C] = info.inShape;
+  const [N, , , , C] = info.inShape;
   const [, Do, Ho, Wo, F] = info.outShape;
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
   const { front, top, left } = info.padInfo;
@@ -496,6 +627,7 @@ function simdBackpropFilter(
   const Wp = Wo + kW - 1;
   const K = kD * kH * kW * C;
   const Kp = Math.ceil(K / 4) * 4;
+
   const Fs = Math.ceil(F / 8) * 8;
   if (N * Do * Ho * Wo === 0 || K * F === 0) {
     const out = alloc(backend, info.filterShape);
@@ -504,28 +636,8 @@ function simdBackpropFilter(
   }
   const temps: TensorInfo[] = [];
   try {
-    // Zero-padded input (x itself when the convolution has no padding).
-    let xp = x;
-    if (front !== 0 || top !== 0 || left !== 0 || Dp !== D || Hp !== H || Wp !== W) {
-      xp = alloc(backend, [N, Dp, Hp, Wp, C]);
-      temps.push(xp);
-      const o = f32(backend, xp);
-      const xs = f32(backend, x);
-      o.fill(0);
-      const h0 = Math.max(0, -top);
-      const h1 = Math.min(H, Hp - top);
-      const w0 = Math.max(0, -left);
-      const w1 = Math.min(W, Wp - left);
-      if (h1 > h0 && w1 > w0) {
-        for (let n = 0; n < N; n++)
-          for (let d = Math.max(0, -front); d < Math.min(D, Dp - front); d++)
-            for (let h = h0; h < h1; h++) {
-              const src = (((n * D + d) * H + h) * W + w0) * C;
-              const dst = (((n * Dp + d + front) * Hp + h + top) * Wp + w0 + left) * C;
-              o.set(xs.subarray(src, src + (w1 - w0) * C), dst);
-            }
-      }
-    }
+    const xp = paddedInput(backend, x, [Dp, Hp, Wp], front, top, left);
+    if (xp !== x) temps.push(xp);
     // dy with rows padded to a multiple of 8 filters (dy itself when F already is one).
     let dyp = dy;
     if (Fs !== F) {
@@ -542,16 +654,8 @@ function simdBackpropFilter(
     const xsH = xsW * Wp;
     const xsD = xsH * Hp;
     const xsN = xsD * Dp;
-    const offs = alloc(backend, [Kp]);
+    const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], Kp);
     temps.push(offs);
-    {
-      const o = new Int32Array(f32(backend, offs).buffer, ptr(backend, offs), Kp);
-      o.fill(0);
-      for (let s = 0; s < kD; s++)
-        for (let h = 0; h < kH; h++)
-          for (let w = 0; w < kW; w++)
-            for (let c = 0; c < C; c++) o[((s * kH + h) * kW + w) * C + c] = s * xsD + h * xsH + w * xsW + 4 * c;
-    }
     // float64 accumulators [Kp, Fs] (one spare float keeps them 8-byte aligned).
     const accT = alloc(backend, [2 * Kp * Fs + 2]);
     temps.push(accT);
