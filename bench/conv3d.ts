@@ -68,7 +68,7 @@ async function childTrainStep(args: string[]): Promise<TrainStep> {
   // The stock kernels take ~20 s a step: one timed step, no warm-up.
   const t = await time(() => model.trainOnBatch(x, y), stock ? 1 : reps, stock ? 0 : 1);
   return {
-    kernels: stock ? 'stock' : 'xai3d',
+    kernels: stock ? 'stock' : process.env.XAI3D_SIMD === '0' ? 'xai3d without SIMD' : 'xai3d',
     threads: info.threads,
     msPerStep: t.medianMs,
     samplesPerSec: 32 / (t.medianMs / 1000),
@@ -133,8 +133,9 @@ async function run(opts: SuiteOptions): Promise<unknown> {
   const fastStep = runChild<TrainStep>('conv3d:train', [String(opts.reps)], { XAI3D_WASM_KERNELS: 'fast' });
   const stockStep = runChild<TrainStep>('conv3d:train', ['1'], { XAI3D_WASM_KERNELS: 'stock' });
   const fastStep1 = runChild<TrainStep>('conv3d:train', [String(opts.reps)], { XAI3D_WASM_KERNELS: 'fast', XAI3D_THREADS: '1' });
+  const noSimdStep = runChild<TrainStep>('conv3d:train', [String(opts.reps)], { XAI3D_WASM_KERNELS: 'fast', XAI3D_SIMD: '0' });
   const pytorch = pytorchPeer(info.threads, Math.max(opts.reps, 3));
-  const steps = [stockStep, fastStep1, fastStep];
+  const steps = [stockStep, noSimdStep, fastStep1, fastStep];
   printTable(steps.map((s) => ({ kernels: s.kernels, threads: s.threads, msPerStep: s.msPerStep, samplesPerSec: s.samplesPerSec, peakRssMB: s.peakRssMB })));
   const trainRatio = stockStep.msPerStep / fastStep.msPerStep;
   process.stdout.write(`  training step: ${trainRatio.toFixed(1)}x the stock kernels\n`);
@@ -165,6 +166,7 @@ async function run(opts: SuiteOptions): Promise<unknown> {
     trainStep: {
       stock: stockStep,
       xai3d1Thread: fastStep1,
+      xai3dWithoutSimd: noSimdStep,
       xai3d: fastStep,
       ratio: trainRatio,
       pytorch: pytorch ? { ...pytorch, threads: info.threads, ratioXai3dOverPytorch: fastStep.msPerStep / pytorch.msPerStep } : null,

@@ -9,6 +9,7 @@ TESTS=(
   test/cache.test.ts
   test/plotly.test.ts
   test/kernels3d.test.ts
+  test/simd.test.ts
   test/memory.test.ts
   test/nifti.test.ts
   test/mnist3d.test.ts

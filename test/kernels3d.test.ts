@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
-import { setSimdEnabled, simd } from '../lib/backend/simd';
+import { setSimdEnabled, simd } from '../lib/backend/simd/index';
 import { GlobalAveragePooling3D, globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { loadModel, saveModel } from '../lib/io/model-files';
 import { runTsx, tempDir } from './helpers';
@@ -287,15 +287,19 @@ test('GlobalAveragePooling3D: spatial mean, Keras config, save/load round trip',
   assert.ok(relErr((m3.predict(inp) as tf.Tensor).dataSync(), (m.predict(inp) as tf.Tensor).dataSync()) === 0);
 });
 
-test('XAI3D_THREADS=2 gives two wasm threads, the same numbers as one thread, and the process exits on its own', () => {
+test('XAI3D_THREADS=2 gives two wasm threads, the same numbers as one thread and without SIMD, and the process exits on its own', () => {
   const script = path.join(__dirname, 'fixtures', 'threads-probe.ts');
-  const results = ['1', '2'].map((t) => {
-    const r = runTsx(script, [], { XAI3D_THREADS: t, XAI3D_BACKEND: 'wasm' }, 60_000);
+  const runs: [string, string][] = [['1', '1'], ['2', '1'], ['2', '0']];
+  const results = runs.map(([threads, simdOn]) => {
+    const r = runTsx(script, [], { XAI3D_THREADS: threads, XAI3D_SIMD: simdOn, XAI3D_BACKEND: 'wasm' }, 60_000);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.signal, null, 'exited on its own (not killed by the timeout)');
     return JSON.parse(r.stdout.trim().split('\n').pop()!);
   });
-  assert.equal(results[0].threads, 1);
-  assert.equal(results[1].threads, 2);
-  assert.ok(Math.abs(results[0].s - results[1].s) <= 1e-5 * Math.abs(results[0].s));
+  assert.deepEqual(results.map((r) => [r.threads, r.simd]), [[1, true], [2, true], [2, false]]);
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
+  for (const r of results.slice(1)) {
+    assert.ok(close(r.s, results[0].s), `loss ${r.s} vs ${results[0].s}`);
+    assert.ok(close(r.g[0], results[0].g[0]) && close(r.g[1], results[0].g[1]), `gradients ${r.g} vs ${results[0].g}`);
+  }
 });

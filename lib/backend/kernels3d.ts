@@ -20,7 +20,7 @@
  * Anything else (other strides, dilations, dtypes) falls back to the shipped kernel, whose forward passes are correct.
  */
 import * as tf from '@tensorflow/tfjs';
-import { simd, type SimdRuntime } from './simd';
+import { simd, type SimdRuntime } from './simd/index';
 
 type TensorInfo = tf.TensorInfo;
 type Shape5 = [number, number, number, number, number];

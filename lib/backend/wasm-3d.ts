@@ -2,13 +2,14 @@
  * The wasm backend configured for 3D CNNs: xai3d's replacement kernels (lib/backend/kernels3d.ts) and worker
  * threads in Node (lib/backend/wasm-threads.ts), and xai3d's SIMD kernels on the same memory (lib/backend/simd/).
  *
+ * XAI3D_SIMD=0 keeps xai3d's JS/XNNPACK kernel paths instead of its SIMD kernels (for comparison).
  * XAI3D_WASM_KERNELS=stock keeps tfjs's shipped kernels (for comparison only: the shipped Conv3D input gradient is
  * wrong, so gradients through convolutions are wrong with it).
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { installFast3dKernels } from './kernels3d';
-import { startSimd } from './simd';
+import { startSimd, type WasmMemoryLike } from './simd/index';
 import type { BackendName } from './select';
 import { enableWasmThreads, releaseWasmWorkers } from './wasm-threads';
 
@@ -26,9 +27,12 @@ export async function configureWasm(
   await useBackend('wasm');
   releaseWasmWorkers();
   let simdNote: string | undefined;
-  if (fast) {
-    const memory = (tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory } }).wasm.wasmMemory;
-    simdNote = await startSimd(memory, getThreadsCount());
+  const simdOn = fast && process.env.XAI3D_SIMD !== '0';
+  if (simdOn) {
+    // The threaded build keeps its (shared) memory on the module, the single-threaded one exports it.
+    const mod = (tf.backend() as unknown as { wasm: { wasmMemory?: WasmMemoryLike; asm?: { memory?: WasmMemoryLike } } }).wasm;
+    const memory = mod.wasmMemory ?? mod.asm?.memory;
+    simdNote = memory ? await startSimd(memory, getThreadsCount()) : 'SIMD kernels unavailable: no wasm memory found on the backend';
   }
-  return { threads: getThreadsCount(), fast, simd: fast && simdNote === undefined, simdNote };
+  return { threads: getThreadsCount(), fast, simd: simdOn && simdNote === undefined, simdNote };
 }

@@ -21,6 +21,16 @@ export type SimdKernelName = (typeof SIMD_KERNELS)[number];
 
 type KernelFn = (...args: number[]) => void;
 
+/** The parts of the WebAssembly API used here (typed locally: tslab's TypeScript has no WebAssembly typings). */
+export interface WasmMemoryLike {
+  buffer: ArrayBufferLike;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 /** Control block (Int32): request seq, done seq, kernel index, arg count, error flag, then the arguments. */
 const CTRL_REQ = 0;
 const CTRL_DONE = 1;
@@ -45,8 +55,9 @@ let disabledWhy: string | undefined;
 /** XAI3D_SIMD=0 turns the SIMD kernels off (the JS/XNNPACK paths run instead); setSimdEnabled switches at run time. */
 let enabled = process.env.XAI3D_SIMD !== '0';
 
-export function wasmFile(): string {
-  return path.join(__dirname, 'kernels.wasm');
+/** The compiled kernels: for a shared memory (threaded tfjs build) or a plain one (single-threaded build). */
+export function wasmFile(shared = true): string {
+  return path.join(__dirname, shared ? 'kernels.wasm' : 'kernels-single.wasm');
 }
 
 const WORKER_SOURCE = `
@@ -73,14 +84,17 @@ for (;;) {
 `;
 
 /**
- * Instantiate the kernels on `memory` (tfjs-backend-wasm's shared memory) with `threads` threads (1 or 2). Resolves
- * when the worker is ready. On failure the runtime stays off (simd() returns undefined) and the reason is returned.
+ * Instantiate the kernels on `memory` (tfjs-backend-wasm's memory: shared in its threaded build) with `threads`
+ * threads (1 or 2; 2 needs a shared memory). Resolves when the worker is ready. On failure the runtime stays off
+ * (simd() returns undefined) and the reason is returned.
  */
-export async function startSimd(memory: WebAssembly.Memory, threads: number): Promise<string | undefined> {
+export async function startSimd(memory: WasmMemoryLike, threads: number): Promise<string | undefined> {
   if (runtime) return undefined;
   try {
-    const module = new WebAssembly.Module(fs.readFileSync(wasmFile()));
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    if (threads >= 2 && !shared) throw new Error('two threads need a shared wasm memory');
+    const module = new WA.Module(fs.readFileSync(wasmFile(shared)));
+    const instance = new WA.Instance(module, { env: { memory } });
     const fns = SIMD_KERNELS.map((n) => instance.exports[n] as unknown as KernelFn);
     if (threads < 2) {
       runtime = {
