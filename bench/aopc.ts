@@ -9,7 +9,7 @@ import { initBackend } from '../lib/backend/select';
 import { versions } from '../lib/env/versions';
 import { aopc } from '../lib/evaluate/aopc';
 import { buildModel } from '../lib/models/presets';
-import { printTable } from './child';
+import { computeAndRead, printTable } from './child';
 import type { Suite, SuiteOptions } from './suites';
 
 async function measure(name: string, size: number, stride: number, steps: number, images: number) {
@@ -21,11 +21,11 @@ async function measure(name: string, size: number, stride: number, steps: number
   // The forward passes alone: (L + 1) x N volumes through the model in the same batches.
   const total = (steps + 1) * images;
   const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 7);
-  tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()); // warm-up
+  computeAndRead(() => model.predict(x) as tf.Tensor); // warm-up
   const t0 = performance.now();
   for (let done = 0; done < total; done += batch) {
     const m = Math.min(batch, total - done);
-    tf.tidy(() => (model.predict(m === batch ? x : x.slice([0], [m])) as tf.Tensor).dataSync());
+    computeAndRead(() => model.predict(m === batch ? x : x.slice([0], [m])) as tf.Tensor);
   }
   const forwardS = (performance.now() - t0) / 1000;
   const t1 = performance.now();

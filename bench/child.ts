@@ -1,4 +1,5 @@
 /** Benchmark helpers: child processes (for per-measurement peak RSS) and timing. */
+import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../lib/env/paths';
@@ -33,6 +34,17 @@ export async function time(fn: () => unknown | Promise<unknown>, reps: number, w
   }
   const sorted = samples.slice().sort((a, b) => a - b);
   return { medianMs: sorted[Math.floor((sorted.length - 1) / 2)], minMs: sorted[0], samplesMs: samples };
+}
+
+/**
+ * Compute a tensor in a tidy scope, read it back to JS (the work is finished), and free it. The read happens outside
+ * the scope: tf.tidy walks whatever its function returns, element by element for a typed array (seconds for a 128^3
+ * volume), which would be measured as if it were the computation's cost.
+ */
+export function computeAndRead(f: () => tf.Tensor): void {
+  const t = tf.tidy(f);
+  t.dataSync();
+  t.dispose();
 }
 
 /** Peak resident set size of this process so far, in MB. */

@@ -13,7 +13,7 @@ import { useKernels } from '../lib/backend/kernels3d';
 import { buildModel } from '../lib/models/presets';
 import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { versions } from '../lib/env/versions';
-import { peakRssMB, printTable, runChild, time } from './child';
+import { computeAndRead, peakRssMB, printTable, runChild, time } from './child';
 import type { Suite, SuiteOptions } from './suites';
 
 type Shape5 = [number, number, number, number, number];
@@ -81,7 +81,7 @@ async function childOasisForward(args: string[]): Promise<OasisForward> {
   const info = await initBackend({ backend: 'wasm' });
   const model = buildModel('oasis-6conv', { inputSize: 128 });
   const x = tf.randomUniform([1, 128, 128, 128, 1], 0, 1, 'float32', 3);
-  const t = await time(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()), reps, 1);
+  const t = await time(() => computeAndRead(() => model.predict(x) as tf.Tensor), reps, 1);
   return { threads: info.threads, msPerVolume: t.medianMs, peakRssMB: peakRssMB() };
 }
 

@@ -9,7 +9,7 @@ import { initBackend } from '../lib/backend/select';
 import { versions } from '../lib/env/versions';
 import { explainTensor, type ExplainOptions } from '../lib/explain/explain';
 import { buildModel } from '../lib/models/presets';
-import { peakRssMB, printTable, runChild, time } from './child';
+import { computeAndRead, peakRssMB, printTable, runChild, time } from './child';
 import type { Suite, SuiteOptions } from './suites';
 
 interface Row {
@@ -32,9 +32,9 @@ const METHODS: [string, ExplainOptions][] = [
 async function measure(name: string, size: number, batch: number, reps: number): Promise<Row[]> {
   const model = buildModel(name, { inputSize: size, seed: 1 });
   const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 2) as tf.Tensor5D;
-  const fwd = await time(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()), reps, 1);
+  const fwd = await time(() => computeAndRead(() => model.predict(x) as tf.Tensor), reps, 1);
   const fb = await time(
-    () => tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.max(model.apply(u) as tf.Tensor, 1)))(x).dataSync()),
+    () => computeAndRead(() => tf.grad((u: tf.Tensor) => tf.sum(tf.max(model.apply(u) as tf.Tensor, 1)))(x)),
     reps,
     1,
   );

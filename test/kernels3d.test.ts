@@ -102,10 +102,12 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
       const before = { ...kernelCalls };
       const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
-      const simdFits = (channels: number, width: number) => kind === 'simd' && channels % 8 === 0 && width >= 4;
+      // SIMD convolution: register tiles for 8k output channels (width >= 4), else dot products over 4k input channels.
+      const simdFits = (outCh: number, width: number, inCh: number) =>
+        kind === 'simd' && ((outCh % 8 === 0 && width >= 4) || inCh % 4 === 0);
       const paths = [
-        `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad)) ? 'simd' : 'fast'}`,
-        `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3]) ? 'simd' : 'fast'}`,
+        `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad), c.x[4]) ? 'simd' : 'fast'}`,
+        `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3], c.f) ? 'simd' : 'fast'}`,
         `Conv3DBackpropFilterV2:${kind}`,
       ];
       for (const key of paths) assert.ok((kernelCalls[key] ?? 0) > (before[key] ?? 0), `${JSON.stringify(c)}: ${key} used`);
@@ -187,6 +189,31 @@ test('MaxPool3D and its gradient match the cpu backend, ties included', async ()
   }
 });
 
+test('AvgPool3D and its gradient (LRP pooling) match the cpu backend', async () => {
+  const shapes: [number, number, number, number, number][] = [[2, 4, 6, 8, 4], [1, 5, 7, 9, 8], [2, 4, 4, 4, 3]];
+  const before = { ...kernelCalls };
+  for (const s of shapes) {
+    const x = tf.randomNormal(s, 0, 1, 'float32', 8) as tf.Tensor5D;
+    for (const [k, st, pad] of [[2, 2, 'valid'], [3, 1, 'same']] as [number, number, Pad][]) {
+      const run = () =>
+        tf.tidy(() => {
+          const y = tf.avgPool3d(x, k, st, pad);
+          const r = tf.randomNormal(y.shape, 0, 1, 'float32', 9);
+          const g = tf.grad((a: tf.Tensor) => tf.avgPool3d(a as tf.Tensor5D, k, st, pad).mul(r).sum())(x);
+          return [y.dataSync().slice(), g.dataSync().slice()];
+        });
+      const got = run();
+      const want = await onCpu(run);
+      assert.ok(relErr(got[0], want[0]) <= 1e-6, `forward ${s} k${k} s${st} ${pad}`);
+      assert.ok(relErr(got[1], want[1]) <= 1e-6, `gradient ${s} k${k} s${st} ${pad}`);
+    }
+    x.dispose();
+  }
+  for (const k of ['AvgPool3D:simd', 'AvgPool3DGrad:simd', 'AvgPool3D:fallback', 'AvgPool3DGrad:fallback']) {
+    assert.ok((kernelCalls[k] ?? 0) > (before[k] ?? 0), `${k} used`);
+  }
+});
+
 test('Sum and Mean over contiguous axes use the column-sum kernel and match the cpu backend', async () => {
   const x = tf.randomNormal([3, 4, 5, 6, 7], 0, 1, 'float32', 5);
   const axesList: number[][] = [[0], [0, 1, 2, 3], [1, 2, 3], [4], [2, 3], [0, 1, 2, 3, 4], [1, 3]];
@@ -211,7 +238,15 @@ test('Sum and Mean over contiguous axes use the column-sum kernel and match the 
     for (let j = 0; j < 2; j++) assert.ok(relErr(got[j], want[j]) <= 1e-5, `large sum ${j} keep ${keep}`);
   }
   assert.ok((kernelCalls['Sum:simd'] ?? 0) > (before['Sum:simd'] ?? 0) && (kernelCalls['Mean:simd'] ?? 0) > (before['Mean:simd'] ?? 0));
-  big.dispose();
+  // Per-sample totals (inner size 1) take the SIMD row sums.
+  const rowsBefore = kernelCalls['Sum:simd'] ?? 0;
+  const flat = big.reshape([4, -1]);
+  const run = () => [tf.sum(flat, 1), tf.mean(flat, 1)].map((t) => t.dataSync().slice());
+  const got = run();
+  const want = await onCpu(run);
+  for (let j = 0; j < 2; j++) assert.ok(relErr(got[j], want[j]) <= 1e-5, `row sums ${j}`);
+  assert.ok((kernelCalls['Sum:simd'] ?? 0) > rowsBefore);
+  tf.dispose([big, flat]);
   // Integer sums keep their dtype (fallback path).
   assert.equal(tf.sum(tf.tensor([1, 2, 3], [3], 'int32')).dtype, 'int32');
 });

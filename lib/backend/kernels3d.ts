@@ -51,6 +51,8 @@ export const REPLACED_KERNELS = [
   'Conv3DBackpropFilterV2',
   'MaxPool3D',
   'MaxPool3DGrad',
+  'AvgPool3D',
+  'AvgPool3DGrad',
   'Sum',
   'Mean',
 ] as const;
@@ -295,7 +297,7 @@ function conv3dKernel(args: KernelArgs): TensorInfo {
   );
   const rt = simd();
   const [kD, kH, kW, C, F] = filter.shape as Shape5;
-  if (rt && simdConvFits(F, info.outWidth, kD * kH * kW * C)) {
+  if (rt && simdConvPath(F, info.outWidth, C) !== null) {
     count('Conv3D:simd');
     // [kD, kH, kW, C, F] is already the [K, F] matrix the kernel reads.
     return simdConv(args.backend, x, filter, [kD, kH, kW, F], info.padInfo, rt);
@@ -329,7 +331,7 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
   };
   const rt = simd();
   const [, , , C, F] = filter.shape as Shape5;
-  if (rt && simdConvFits(C, info.inWidth, kD * kH * kW * F)) {
+  if (rt && simdConvPath(C, info.inWidth, F) !== null) {
     count('Conv3DBackpropInputV2:simd');
     const wk = flippedFilterMatrix(args.backend, filter);
     try {
@@ -560,9 +562,10 @@ function tapOffsets(
 }
 
 /**
- * Stride-1 convolution with xai3d's SIMD kernel (simd/kernels.wat, conv): x [N, D, H, W, C] zero-padded by `p`,
- * correlated with a filter given as a [kD*kH*kW*C, Fo] matrix wk (rows in tap-major, channel-minor order), Fo a
- * multiple of 8 and an output width of at least 4. Output rows split over the threads.
+ * Stride-1 convolution with xai3d's SIMD kernels: x [N, D, H, W, C] zero-padded by `p`, correlated with a filter
+ * given as a [kD*kH*kW*C, Fo] matrix wk (rows in tap-major, channel-minor order). With Fo a multiple of 8 and an
+ * output width of at least 4, kernel `conv` (4 x 8 register tiles); else, with C a multiple of 4, kernel `convDot` (one
+ * dot product per output, vectorised over input channels). Output rows are split over the threads.
  */
 function simdConv(
   backend: WasmBackend,
@@ -579,30 +582,56 @@ function simdConv(
   const Do = Dp - kD + 1;
   const Ho = Hp - kH + 1;
   const Wo = Wp - kW + 1;
+  const path = simdConvPath(Fo, Wo, C);
   const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
-  if (N * Do * Ho === 0) return out;
+  if (N * Do * Ho * Wo * Fo === 0 || path === null) {
+    f32(backend, out).fill(0);
+    return out;
+  }
   const xp = paddedInput(backend, x, [Dp, Hp, Wp], p.front, p.top, p.left);
   const xsW = 4 * C;
   const xsH = xsW * Wp;
   const xsD = xsH * Hp;
-  const K = kD * kH * kW * C;
-  const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], K);
+  const temps: TensorInfo[] = [];
   try {
-    rt.run(
-      'conv',
-      [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp],
-      N * Do * Ho,
-    );
+    if (path === 'tiles') {
+      const K = kD * kH * kW * C;
+      const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], K);
+      temps.push(offs);
+      rt.run(
+        'conv',
+        [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp],
+        N * Do * Ho,
+      );
+    } else {
+      const T = kD * kH * kW;
+      const toffs = tapOffsets(backend, [kD, kH, kW, 1], [xsW, xsH, xsD], T);
+      temps.push(toffs);
+      // The filter transposed to [Fo, T * C]: each output channel's weights contiguous.
+      const wT = alloc(backend, [Fo, T * C]);
+      temps.push(wT);
+      const w = f32(backend, wk);
+      const o = f32(backend, wT);
+      for (let k = 0; k < T * C; k++) for (let f = 0; f < Fo; f++) o[f * T * C + k] = w[k * Fo + f];
+      rt.run(
+        'convDot',
+        [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp],
+        N * Do * Ho,
+      );
+    }
   } finally {
-    free(backend, offs);
+    for (const t of temps) free(backend, t);
     if (xp !== x) free(backend, xp);
   }
   return out;
 }
 
-/** Can simdConv run: 8k output channels, output width >= 4, and a filter of at least one row? */
-function simdConvFits(outChannels: number, outWidth: number, K: number): boolean {
-  return outChannels % 8 === 0 && outChannels > 0 && outWidth >= 4 && K > 0;
+/** Which SIMD convolution kernel fits: 'tiles' (8k output channels, output width >= 4), 'dot' (4k input channels). */
+function simdConvPath(outChannels: number, outWidth: number, inChannels: number): 'tiles' | 'dot' | null {
+  if (outChannels <= 0 || inChannels <= 0) return null;
+  if (outChannels % 8 === 0 && outWidth >= 4) return 'tiles';
+  if (inChannels % 4 === 0) return 'dot';
+  return null;
 }
 
 /**
@@ -925,6 +954,42 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
   return out;
 }
 
+/** 2x2x2 average pooling with stride 2 (LRP's treatment of pooling layers) with the SIMD kernel; else the shipped one. */
+function avgPool3dKernel(args: KernelArgs): TensorInfo {
+  const { x } = args.inputs;
+  const rt = simd();
+  if (!rt || x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
+    return fallback('AvgPool3D', args);
+  }
+  const info = poolInfo(args, x.shape as Shape5);
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  if (!pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return fallback('AvgPool3D', args);
+  count('AvgPool3D:simd');
+  const backend = args.backend;
+  const out = alloc(backend, info.outShape);
+  const sW = 4 * C;
+  rt.run('avgPool2', [ptr(backend, x), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+  return out;
+}
+
+function avgPool3dGradKernel(args: KernelArgs): TensorInfo {
+  const { dy, input } = args.inputs;
+  const rt = simd();
+  if (!rt || dy.dtype !== 'float32') return fallback('AvgPool3DGrad', args);
+  const info = poolInfo(args, input.shape as Shape5);
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  if (!pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return fallback('AvgPool3DGrad', args);
+  count('AvgPool3DGrad:simd');
+  const backend = args.backend;
+  const out = alloc(backend, info.inShape);
+  if (2 * Do < D || 2 * Ho < H || 2 * Wo < W) f32(backend, out).fill(0);
+  const sW = 4 * C;
+  rt.run('avgPool2Grad', [ptr(backend, dy), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+  return out;
+}
+
 /** Sum or mean over one contiguous block of axes, as out[o, i] = sum_m x[o, m, i] (float64 accumulation). */
 function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
   const { x } = args.inputs;
@@ -961,6 +1026,21 @@ function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
     }
     return out;
   }
+  if (rt && inner === 1 && mid % 4 === 0 && outer * mid >= 65536) {
+    // Per-sample totals (relevance sums, conservation audits): one float64 sum per row.
+    count(`${name}:simd`);
+    const accT = alloc(backend, [2 * outer + 2]);
+    try {
+      const accPtr = (ptr(backend, accT) + 7) & ~7;
+      rt.run('rowSums', [ptr(backend, x), accPtr, mid], outer);
+      const sums = new Float64Array(f32(backend, accT).buffer, accPtr, outer);
+      const o = f32(backend, out);
+      for (let q = 0; q < outer; q++) o[q] = name === 'Mean' ? sums[q] / mid : sums[q];
+    } finally {
+      free(backend, accT);
+    }
+    return out;
+  }
   const xs = f32(backend, x);
   const o = f32(backend, out);
   const scale = name === 'Mean' ? 1 / mid : 1;
@@ -992,6 +1072,8 @@ const IMPLEMENTATIONS: Record<(typeof REPLACED_KERNELS)[number], Kernel> = {
   Conv3DBackpropFilterV2: conv3dBackpropFilterKernel,
   MaxPool3D: maxPool3dKernel,
   MaxPool3DGrad: maxPool3dGradKernel,
+  AvgPool3D: avgPool3dKernel,
+  AvgPool3DGrad: avgPool3dGradKernel,
   Sum: (args) => contiguousReduce('Sum', args),
   Mean: (args) => contiguousReduce('Mean', args),
 };

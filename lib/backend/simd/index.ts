@@ -16,7 +16,17 @@ import type * as WorkerThreads from 'worker_threads';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const workerThreads = require('worker_threads') as typeof WorkerThreads;
 
-export const SIMD_KERNELS = ['filterGrad', 'maxPool2', 'maxPool2Grad', 'colSum', 'conv'] as const;
+export const SIMD_KERNELS = [
+  'filterGrad',
+  'maxPool2',
+  'maxPool2Grad',
+  'colSum',
+  'conv',
+  'convDot',
+  'avgPool2',
+  'avgPool2Grad',
+  'rowSums',
+] as const;
 export type SimdKernelName = (typeof SIMD_KERNELS)[number];
 
 type KernelFn = (...args: number[]) => void;

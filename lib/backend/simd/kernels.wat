@@ -399,4 +399,181 @@
           (br_if $ftiles (i32.lt_u (local.get $ft) (local.get $nft))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
+
+  ;; ------------------------------------------------------------------ stride-1 convolution, few output channels
+  ;; y[m, f] = sum over taps t < T and input channels c < Cin of xp[base(m) + toffs[t] + 4c] * wT[f, t * Cin + c], for
+  ;; output channel counts that are not multiples of 8 (the input gradient of a first layer has one): a dot product
+  ;; per output, vectorised over input channels (Cin a multiple of 4). xp as for conv; wT the filter as [Fo, T * Cin];
+  ;; y [N, Do, Ho, Wo, Fo]. Work units: output rows r = (n, d, h) in [t0, t1).
+  (func (export "convDot")
+    (param $xp i32) (param $wT i32) (param $toffs i32) (param $y i32)
+    (param $Do i32) (param $Ho i32) (param $Wo i32) (param $Fo i32) (param $T i32) (param $Cin i32)
+    (param $xsW i32) (param $xsH i32) (param $xsD i32) (param $xsN i32)
+    (param $t0 i32) (param $t1 i32)
+    (local $r i32) (local $q i32) (local $n i32) (local $prow i32) (local $py i32) (local $w i32) (local $p i32)
+    (local $f i32) (local $pw i32) (local $t i32) (local $pk i32) (local $cend i32) (local $acc v128)
+    (local.set $r (local.get $t0))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
+        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
+        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
+        (local.set $prow
+          (i32.add (local.get $xp)
+            (i32.add (i32.mul (local.get $n) (local.get $xsN))
+              (i32.add (i32.mul (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))) (local.get $xsD))
+                (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))) (local.get $xsH))))))
+        (local.set $py (i32.add (local.get $y) (i32.shl (i32.mul (i32.mul (local.get $r) (local.get $Wo)) (local.get $Fo)) (i32.const 2))))
+        (local.set $p (local.get $prow))
+        (local.set $w (local.get $Wo))
+        (loop $cols
+          (local.set $pw (local.get $wT))
+          (local.set $f (local.get $Fo))
+          (loop $filters
+            (local.set $acc (v128.const i32x4 0 0 0 0))
+            (local.set $t (i32.const 0))
+            (loop $taps
+              (local.set $pk (i32.add (local.get $p) (i32.load (i32.add (local.get $toffs) (i32.shl (local.get $t) (i32.const 2))))))
+              (local.set $cend (i32.add (local.get $pk) (i32.shl (local.get $Cin) (i32.const 2))))
+              (loop $chans
+                (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $pk)) (v128.load (local.get $pw)))))
+                (local.set $pk (i32.add (local.get $pk) (i32.const 16)))
+                (local.set $pw (i32.add (local.get $pw) (i32.const 16)))
+                (br_if $chans (i32.lt_u (local.get $pk) (local.get $cend))))
+              (local.set $t (i32.add (local.get $t) (i32.const 1)))
+              (br_if $taps (i32.lt_u (local.get $t) (local.get $T))))
+            (f32.store (local.get $py)
+              (f32.add
+                (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+            (local.set $py (i32.add (local.get $py) (i32.const 4)))
+            (local.set $f (i32.sub (local.get $f) (i32.const 1)))
+            (br_if $filters (local.get $f)))
+          (local.set $p (i32.add (local.get $p) (local.get $xsW)))
+          (local.set $w (i32.sub (local.get $w) (i32.const 1)))
+          (br_if $cols (local.get $w)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; ------------------------------------------------------------------ 2x2x2 average pooling, stride 2, no padding
+  ;; As maxPool2, with the window mean: the eight values summed in window order (d, h, w), then scaled by 1/8, which
+  ;; is exactly tfjs's cpu result (sum / 8).
+  (func (export "avgPool2")
+    (param $x i32) (param $out i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
+    (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
+    (param $t0 i32) (param $t1 i32)
+    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $po i32)
+    (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $m v128)
+    (local.set $rowBytes (i32.mul (local.get $Wo) (i32.shl (local.get $C) (i32.const 2))))
+    (local.set $r (local.get $t0))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
+        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
+        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
+        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
+        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
+        (local.set $pw
+          (i32.add (local.get $x)
+            (i32.add (i32.mul (local.get $n) (local.get $sN))
+              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
+                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        (local.set $po (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $rowBytes))))
+        (local.set $ow (local.get $Wo))
+        (loop $owLoop
+          (local.set $p (local.get $pw))
+          (local.set $c (local.get $C))
+          (loop $cLoop
+            (local.set $m (v128.load (local.get $p)))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (local.get $sW)))))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (local.get $sH)))))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (i32.add (local.get $sH) (local.get $sW))))))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (local.get $sD)))))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (i32.add (local.get $sD) (local.get $sW))))))
+            (local.set $m (f32x4.add (local.get $m) (v128.load (i32.add (local.get $p) (i32.add (local.get $sD) (local.get $sH))))))
+            (local.set $m (f32x4.add (local.get $m)
+              (v128.load (i32.add (local.get $p) (i32.add (local.get $sD) (i32.add (local.get $sH) (local.get $sW)))))))
+            (v128.store (local.get $po) (f32x4.mul (local.get $m) (f32x4.splat (f32.const 0.125))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $po (i32.add (local.get $po) (i32.const 16)))
+            (local.set $c (i32.sub (local.get $c) (i32.const 4)))
+            (br_if $cLoop (local.get $c)))
+          (local.set $pw (i32.add (local.get $pw) (i32.shl (local.get $sW) (i32.const 1))))
+          (local.set $ow (i32.sub (local.get $ow) (i32.const 1)))
+          (br_if $owLoop (local.get $ow)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowsLoop))))
+
+  ;; Gradient of avgPool2: each of a window's eight inputs gets dy / 8 (windows do not overlap; inputs outside all
+  ;; windows are left to the caller). dx has x's layout; the strides are those of dx.
+  (func (export "avgPool2Grad")
+    (param $dy i32) (param $dx i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
+    (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
+    (param $t0 i32) (param $t1 i32)
+    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $pg i32)
+    (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $g v128)
+    (local.set $rowBytes (i32.mul (local.get $Wo) (i32.shl (local.get $C) (i32.const 2))))
+    (local.set $r (local.get $t0))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
+        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
+        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
+        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
+        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
+        (local.set $pw
+          (i32.add (local.get $dx)
+            (i32.add (i32.mul (local.get $n) (local.get $sN))
+              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
+                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        (local.set $pg (i32.add (local.get $dy) (i32.mul (local.get $r) (local.get $rowBytes))))
+        (local.set $ow (local.get $Wo))
+        (loop $owLoop
+          (local.set $p (local.get $pw))
+          (local.set $c (local.get $C))
+          (loop $cLoop
+            (local.set $g (f32x4.mul (v128.load (local.get $pg)) (f32x4.splat (f32.const 0.125))))
+            (v128.store (local.get $p) (local.get $g))
+            (v128.store (i32.add (local.get $p) (local.get $sW)) (local.get $g))
+            (v128.store (i32.add (local.get $p) (local.get $sH)) (local.get $g))
+            (v128.store (i32.add (local.get $p) (i32.add (local.get $sH) (local.get $sW))) (local.get $g))
+            (v128.store (i32.add (local.get $p) (local.get $sD)) (local.get $g))
+            (v128.store (i32.add (local.get $p) (i32.add (local.get $sD) (local.get $sW))) (local.get $g))
+            (v128.store (i32.add (local.get $p) (i32.add (local.get $sD) (local.get $sH))) (local.get $g))
+            (v128.store (i32.add (local.get $p) (i32.add (local.get $sD) (i32.add (local.get $sH) (local.get $sW)))) (local.get $g))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $pg (i32.add (local.get $pg) (i32.const 16)))
+            (local.set $c (i32.sub (local.get $c) (i32.const 4)))
+            (br_if $cLoop (local.get $c)))
+          (local.set $pw (i32.add (local.get $pw) (i32.shl (local.get $sW) (i32.const 1))))
+          (local.set $ow (i32.sub (local.get $ow) (i32.const 1)))
+          (br_if $owLoop (local.get $ow)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowsLoop))))
+
+  ;; ------------------------------------------------------------------ row sums
+  ;; out[q] (float64) = sum of x[q * mid .. q * mid + mid) for rows q in [t0, t1), mid a multiple of 4, in float64.
+  (func (export "rowSums")
+    (param $x i32) (param $out i32) (param $mid i32) (param $t0 i32) (param $t1 i32)
+    (local $q i32) (local $p i32) (local $end i32) (local $a v128) (local $b v128) (local $v v128)
+    (local.set $q (local.get $t0))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $q) (local.get $t1)))
+        (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $q) (local.get $mid)) (i32.const 2))))
+        (local.set $end (i32.add (local.get $p) (i32.shl (local.get $mid) (i32.const 2))))
+        (local.set $a (v128.const i32x4 0 0 0 0))
+        (local.set $b (v128.const i32x4 0 0 0 0))
+        (loop $cols
+          (local.set $v (v128.load (local.get $p)))
+          (local.set $a (f64x2.add (local.get $a) (f64x2.promote_low_f32x4 (local.get $v))))
+          (local.set $b (f64x2.add (local.get $b)
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br_if $cols (i32.lt_u (local.get $p) (local.get $end))))
+        (local.set $a (f64x2.add (local.get $a) (local.get $b)))
+        (f64.store (i32.add (local.get $out) (i32.shl (local.get $q) (i32.const 3)))
+          (f64.add (f64x2.extract_lane 0 (local.get $a)) (f64x2.extract_lane 1 (local.get $a))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $rows))))
 )
