@@ -104,7 +104,7 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
       // SIMD convolution: register tiles for 8k output channels (width >= 4), else dot products over 4k input channels.
       const simdFits = (outCh: number, width: number, inCh: number) =>
-        kind === 'simd' && ((outCh % 8 === 0 && width >= 4) || inCh % 4 === 0);
+        kind === 'simd' && width >= 4 && (outCh % 8 === 0 || inCh % 4 === 0);
       const paths = [
         `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad), c.x[4]) ? 'simd' : 'fast'}`,
         `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3], c.f) ? 'simd' : 'fast'}`,
@@ -211,6 +211,20 @@ test('AvgPool3D and its gradient (LRP pooling) match the cpu backend', async () 
   }
   for (const k of ['AvgPool3D:simd', 'AvgPool3DGrad:simd', 'AvgPool3D:fallback', 'AvgPool3DGrad:fallback']) {
     assert.ok((kernelCalls[k] ?? 0) > (before[k] ?? 0), `${k} used`);
+  }
+});
+
+test("LRP's fused stabilised division equals R / (z + eps sign(z)) exactly, zeros included", async () => {
+  const { stabilisedDivide, stabilise } = await import('../lib/explain/lrp/rules');
+  for (const n of [4 * 1000, 4 * 1000 + 3, 2]) {
+    const z = tf.tidy(() => tf.randomUniform([n], -3, 3, 'int32', 31).cast('float32').mul(0.5)); // many exact zeros
+    const R = tf.randomNormal([n], 0, 1, 'float32', 32);
+    const before = kernelCalls['Xai3dStabilisedDivide:simd'] ?? 0;
+    const fused = stabilisedDivide(R, z, 0.25);
+    assert.ok((kernelCalls['Xai3dStabilisedDivide:simd'] ?? 0) > before, 'fused kernel used');
+    const plain = tf.tidy(() => R.div(stabilise(z, 0.25)));
+    assert.deepEqual(fused.dataSync(), plain.dataSync(), `n = ${n}`);
+    tf.dispose([z, R, fused, plain]);
   }
 });
 

@@ -564,8 +564,8 @@ function tapOffsets(
 /**
  * Stride-1 convolution with xai3d's SIMD kernels: x [N, D, H, W, C] zero-padded by `p`, correlated with a filter
  * given as a [kD*kH*kW*C, Fo] matrix wk (rows in tap-major, channel-minor order). With Fo a multiple of 8 and an
- * output width of at least 4, kernel `conv` (4 x 8 register tiles); else, with C a multiple of 4, kernel `convDot` (one
- * dot product per output, vectorised over input channels). Output rows are split over the threads.
+ * output width of at least 4, kernel `conv` (4 x 8 register tiles); else, with C a multiple of 4, kernel `convDot`
+ * (dot products vectorised over input channels, four outputs at a time). Output rows are split over the threads.
  */
 function simdConv(
   backend: WasmBackend,
@@ -626,10 +626,13 @@ function simdConv(
   return out;
 }
 
-/** Which SIMD convolution kernel fits: 'tiles' (8k output channels, output width >= 4), 'dot' (4k input channels). */
+/**
+ * Which SIMD convolution kernel fits: 'tiles' (8k output channels), 'dot' (4k input channels); both need an output
+ * width of at least 4.
+ */
 function simdConvPath(outChannels: number, outWidth: number, inChannels: number): 'tiles' | 'dot' | null {
-  if (outChannels <= 0 || inChannels <= 0) return null;
-  if (outChannels % 8 === 0 && outWidth >= 4) return 'tiles';
+  if (outChannels <= 0 || inChannels <= 0 || outWidth < 4) return null;
+  if (outChannels % 8 === 0) return 'tiles';
   if (inChannels % 4 === 0) return 'dot';
   return null;
 }
@@ -1066,6 +1069,46 @@ function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
   return out;
 }
 
+// ---------------------------------------------------------------- LRP's stabilised division (an xai3d kernel)
+
+/** Name of xai3d's fused R / (z + eps * sign(z)) kernel (registered for the wasm backend only). */
+export const STABILISED_DIVIDE = 'Xai3dStabilisedDivide';
+
+/** Can R / s(z) run as the fused SIMD kernel here: wasm backend, SIMD kernels on, float32 tensors of one shape? */
+export function stabilisedDivideFused(R: tf.TensorInfo, z: tf.TensorInfo): boolean {
+  return (
+    active === 'fast' &&
+    simd() !== undefined &&
+    tf.getBackend() === 'wasm' &&
+    R.dtype === 'float32' &&
+    z.dtype === 'float32' &&
+    R.shape.length === z.shape.length &&
+    R.shape.every((d, i) => d === z.shape[i])
+  );
+}
+
+function stabilisedDivideKernel(args: KernelArgs): TensorInfo {
+  const { r, z } = args.inputs;
+  const eps = args.attrs.eps as number;
+  const rt = simd();
+  if (!rt) throw new Error(`${STABILISED_DIVIDE} needs xai3d's SIMD kernels`);
+  const backend = args.backend;
+  count(`${STABILISED_DIVIDE}:simd`);
+  const out = alloc(backend, r.shape);
+  const n = r.shape.reduce((a, b) => a * b, 1);
+  const vecs = Math.floor(n / 4);
+  const epsBits = new Int32Array(new Float32Array([eps]).buffer)[0];
+  if (vecs > 0) rt.run('stabilisedDivide', [ptr(backend, r), ptr(backend, z), ptr(backend, out), epsBits], vecs);
+  if (vecs * 4 < n) {
+    const rs = f32(backend, r);
+    const zs = f32(backend, z);
+    const o = f32(backend, out);
+    const e = Math.fround(eps);
+    for (let i = vecs * 4; i < n; i++) o[i] = Math.fround(rs[i] / Math.fround(zs[i] + (zs[i] >= 0 ? e : -e)));
+  }
+  return out;
+}
+
 const IMPLEMENTATIONS: Record<(typeof REPLACED_KERNELS)[number], Kernel> = {
   Conv3D: conv3dKernel,
   Conv3DBackpropInputV2: conv3dBackpropInputKernel,
@@ -1108,6 +1151,7 @@ export function installFast3dKernels(): void {
     });
   }
   swapIn(replacements);
+  tf.registerKernel({ kernelName: STABILISED_DIVIDE, backendName: 'wasm', kernelFunc: stabilisedDivideKernel as unknown as tf.KernelFunc });
   active = 'fast';
 }
 

@@ -26,6 +26,7 @@ export const SIMD_KERNELS = [
   'avgPool2',
   'avgPool2Grad',
   'rowSums',
+  'stabilisedDivide',
 ] as const;
 export type SimdKernelName = (typeof SIMD_KERNELS)[number];
 

@@ -402,16 +402,22 @@
 
   ;; ------------------------------------------------------------------ stride-1 convolution, few output channels
   ;; y[m, f] = sum over taps t < T and input channels c < Cin of xp[base(m) + toffs[t] + 4c] * wT[f, t * Cin + c], for
-  ;; output channel counts that are not multiples of 8 (the input gradient of a first layer has one): a dot product
-  ;; per output, vectorised over input channels (Cin a multiple of 4). xp as for conv; wT the filter as [Fo, T * Cin];
-  ;; y [N, Do, Ho, Wo, Fo]. Work units: output rows r = (n, d, h) in [t0, t1).
+  ;; output channel counts that are not multiples of 8 (the input gradient of a first layer has one): dot products
+  ;; vectorised over input channels (Cin a multiple of 4), four consecutive outputs of a row at a time sharing each
+  ;; weight load (the row's last four overlap the previous ones when Wo is not a multiple of 4; Wo >= 4). xp as for
+  ;; conv; wT the filter as [Fo, T * Cin]; y [N, Do, Ho, Wo, Fo]. Work units: output rows r = (n, d, h) in [t0, t1).
   (func (export "convDot")
     (param $xp i32) (param $wT i32) (param $toffs i32) (param $y i32)
     (param $Do i32) (param $Ho i32) (param $Wo i32) (param $Fo i32) (param $T i32) (param $Cin i32)
     (param $xsW i32) (param $xsH i32) (param $xsD i32) (param $xsN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $q i32) (local $n i32) (local $prow i32) (local $py i32) (local $w i32) (local $p i32)
-    (local $f i32) (local $pw i32) (local $t i32) (local $pk i32) (local $cend i32) (local $acc v128)
+    (local $r i32) (local $q i32) (local $n i32) (local $prow i32) (local $yrow i32) (local $w0 i32) (local $p i32)
+    (local $f i32) (local $pw i32) (local $wf i32) (local $t i32) (local $pk i32) (local $cend i32) (local $py i32)
+    (local $xs2 i32) (local $xs3 i32) (local $fb i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $v v128)
+    (local.set $xs2 (i32.shl (local.get $xsW) (i32.const 1)))
+    (local.set $xs3 (i32.add (local.get $xs2) (local.get $xsW)))
+    (local.set $fb (i32.shl (local.get $Fo) (i32.const 2)))
     (local.set $r (local.get $t0))
     (block $done
       (loop $rows
@@ -423,37 +429,55 @@
             (i32.add (i32.mul (local.get $n) (local.get $xsN))
               (i32.add (i32.mul (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))) (local.get $xsD))
                 (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))) (local.get $xsH))))))
-        (local.set $py (i32.add (local.get $y) (i32.shl (i32.mul (i32.mul (local.get $r) (local.get $Wo)) (local.get $Fo)) (i32.const 2))))
-        (local.set $p (local.get $prow))
-        (local.set $w (local.get $Wo))
-        (loop $cols
-          (local.set $pw (local.get $wT))
-          (local.set $f (local.get $Fo))
-          (loop $filters
-            (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $yrow (i32.add (local.get $y) (i32.mul (i32.mul (local.get $r) (local.get $Wo)) (local.get $fb))))
+        (local.set $f (i32.const 0))
+        (loop $filters
+          (local.set $wf (i32.add (local.get $wT) (i32.shl (i32.mul (i32.mul (local.get $f) (local.get $T)) (local.get $Cin)) (i32.const 2))))
+          (local.set $w0 (i32.const 0))
+          (loop $groups
+            (if (i32.gt_s (local.get $w0) (i32.sub (local.get $Wo) (i32.const 4)))
+              (then (local.set $w0 (i32.sub (local.get $Wo) (i32.const 4)))))
+            (local.set $p (i32.add (local.get $prow) (i32.mul (local.get $w0) (local.get $xsW))))
+            (local.set $a0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $pw (local.get $wf))
             (local.set $t (i32.const 0))
             (loop $taps
               (local.set $pk (i32.add (local.get $p) (i32.load (i32.add (local.get $toffs) (i32.shl (local.get $t) (i32.const 2))))))
               (local.set $cend (i32.add (local.get $pk) (i32.shl (local.get $Cin) (i32.const 2))))
               (loop $chans
-                (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $pk)) (v128.load (local.get $pw)))))
+                (local.set $v (v128.load (local.get $pw)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $pk)) (local.get $v))))
+                (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $pk) (local.get $xsW))) (local.get $v))))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $pk) (local.get $xs2))) (local.get $v))))
+                (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $pk) (local.get $xs3))) (local.get $v))))
                 (local.set $pk (i32.add (local.get $pk) (i32.const 16)))
                 (local.set $pw (i32.add (local.get $pw) (i32.const 16)))
                 (br_if $chans (i32.lt_u (local.get $pk) (local.get $cend))))
               (local.set $t (i32.add (local.get $t) (i32.const 1)))
               (br_if $taps (i32.lt_u (local.get $t) (local.get $T))))
-            (f32.store (local.get $py)
-              (f32.add
-                (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
-                (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
-            (local.set $py (i32.add (local.get $py) (i32.const 4)))
-            (local.set $f (i32.sub (local.get $f) (i32.const 1)))
-            (br_if $filters (local.get $f)))
-          (local.set $p (i32.add (local.get $p) (local.get $xsW)))
-          (local.set $w (i32.sub (local.get $w) (i32.const 1)))
-          (br_if $cols (local.get $w)))
+            (local.set $py (i32.add (i32.add (local.get $yrow) (i32.mul (local.get $w0) (local.get $fb))) (i32.shl (local.get $f) (i32.const 2))))
+            (f32.store (local.get $py) (call $hsum (local.get $a0)))
+            (local.set $py (i32.add (local.get $py) (local.get $fb)))
+            (f32.store (local.get $py) (call $hsum (local.get $a1)))
+            (local.set $py (i32.add (local.get $py) (local.get $fb)))
+            (f32.store (local.get $py) (call $hsum (local.get $a2)))
+            (local.set $py (i32.add (local.get $py) (local.get $fb)))
+            (f32.store (local.get $py) (call $hsum (local.get $a3)))
+            (local.set $w0 (i32.add (local.get $w0) (i32.const 4)))
+            (br_if $groups (i32.lt_s (local.get $w0) (local.get $Wo))))
+          (local.set $f (i32.add (local.get $f) (i32.const 1)))
+          (br_if $filters (i32.lt_u (local.get $f) (local.get $Fo))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
+
+  ;; (a0 + a1) + (a2 + a3) of the four lanes
+  (func $hsum (param $a v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+      (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a)))))
 
   ;; ------------------------------------------------------------------ 2x2x2 average pooling, stride 2, no padding
   ;; As maxPool2, with the window mean: the eight values summed in window order (d, h, w), then scaled by 1/8, which
@@ -576,4 +600,23 @@
           (f64.add (f64x2.extract_lane 0 (local.get $a)) (f64x2.extract_lane 1 (local.get $a))))
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $rows))))
+
+  ;; ------------------------------------------------------------------ stabilised division (LRP)
+  ;; out = r / (z + eps * sign(z)), sign(0) = +1 (NaN: -1), over 4-float vectors [t0, t1); eps given as its float32 bits.
+  (func (export "stabilisedDivide")
+    (param $r i32) (param $z i32) (param $out i32) (param $epsBits i32) (param $t0 i32) (param $t1 i32)
+    (local $o i32) (local $end i32) (local $zv v128) (local $pe v128) (local $ne v128)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (local.set $pe (f32x4.splat (f32.reinterpret_i32 (local.get $epsBits))))
+    (local.set $ne (f32x4.neg (local.get $pe)))
+    (local.set $o (i32.shl (local.get $t0) (i32.const 4)))
+    (local.set $end (i32.shl (local.get $t1) (i32.const 4)))
+    (loop $vecs
+      (local.set $zv (v128.load (i32.add (local.get $z) (local.get $o))))
+      (v128.store (i32.add (local.get $out) (local.get $o))
+        (f32x4.div (v128.load (i32.add (local.get $r) (local.get $o)))
+          (f32x4.add (local.get $zv)
+            (v128.bitselect (local.get $pe) (local.get $ne) (f32x4.ge (local.get $zv) (f32x4.splat (f32.const 0)))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
 )

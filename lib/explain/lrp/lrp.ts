@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../../util/tidy';
 import { forwardChain, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
-import { stabilise, type Rule } from './rules';
+import { stabilisedDivide, type Rule } from './rules';
 
 export interface LayerAudit {
   layer: string;
@@ -79,13 +79,15 @@ export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, in
       const terms = g.terms.filter((t) => !(inputNonNegative && t.zeroForNonNegativeInput));
       const mods = terms.map((t) => ({ t, u: t.input(a), w: t.weight(step.kernel!), b: t.bias ? t.bias(step.bias!) : null }));
       let z: tf.Tensor | null = null;
+      // (Multiplications by a coefficient of 1 are skipped: each is a pass over a whole activation.)
+      const scaled = (t: tf.Tensor, c: number) => (c === 1 ? t : t.mul(c));
       for (const m of mods) {
-        const zt = linear(step, m.u, m.w, m.b).mul(m.t.coef);
+        const zt = scaled(linear(step, m.u, m.w, m.b), m.t.coef);
         z = z ? z.add(zt) : zt;
       }
-      const S = R.div(stabilise(z!, rule.stabiliser));
+      const S = stabilisedDivide(R, z!, rule.stabiliser);
       for (const m of mods) {
-        const contrib = m.u.mul(transposeApply(step, m.u, m.w, S)).mul(m.t.coef * g.coef);
+        const contrib = scaled(m.u.mul(transposeApply(step, m.u, m.w, S)), m.t.coef * g.coef);
         Rin = Rin ? Rin.add(contrib) : contrib;
       }
     }
@@ -97,7 +99,7 @@ function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const vol = step.poolSize![0] * step.poolSize![1] * step.poolSize![2];
     const sumPool = (u: tf.Tensor) => tf.avgPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(vol);
-    const S = R.div(stabilise(sumPool(a), 1e-9));
+    const S = stabilisedDivide(R, sumPool(a), 1e-9);
     return a.mul(tf.grad((u: tf.Tensor) => tf.sum(sumPool(u).mul(S)))(a));
   });
 }
@@ -112,7 +114,7 @@ function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf
         return R.reshape(a.shape);
       case 'gap3d': {
         // R_j = a_j / s(sum_spatial a) R_c (proportional; GAP is linear, so this is also LRP-0).
-        const S = R.div(stabilise(tf.sum(a, [1, 2, 3]), 1e-9));
+        const S = stabilisedDivide(R, tf.sum(a, [1, 2, 3]), 1e-9);
         return a.mul(S.reshape([S.shape[0], 1, 1, 1, S.shape[1] as number]));
       }
       case 'avgpool3d':

@@ -13,6 +13,7 @@
  * (gamma, flat, w^2, the overview this file follows); Kohlbrenner et al. 2020 (composites).
  */
 import * as tf from '@tensorflow/tfjs';
+import { STABILISED_DIVIDE, stabilisedDivideFused } from '../../backend/kernels3d';
 
 export interface RuleTerm {
   coef: number;
@@ -119,10 +120,11 @@ export function zbRule(low = 0, high = 1): Rule {
     groups: [
       {
         coef: 1,
+        // A bound of 0 contributes nothing (0 * w = 0): its term is left out, saving a convolution and its transpose.
         terms: [
           { coef: 1, input: id, weight: id, bias: null },
-          { coef: -1, input: (a) => tf.fill(a.shape, low), weight: pos, bias: null },
-          { coef: -1, input: (a) => tf.fill(a.shape, high), weight: neg, bias: null },
+          ...(low !== 0 ? [{ coef: -1, input: (a: tf.Tensor) => tf.fill(a.shape, low), weight: pos, bias: null }] : []),
+          ...(high !== 0 ? [{ coef: -1, input: (a: tf.Tensor) => tf.fill(a.shape, high), weight: neg, bias: null }] : []),
         ],
       },
     ],
@@ -175,4 +177,15 @@ export function makeRule(spec: RuleSpec, defaults: { low?: number; high?: number
 /** s(z) = z + eps * sign(z), sign(0) = +1 (elementwise arithmetic: tf.where would tile the scalars to z's shape). */
 export function stabilise(z: tf.Tensor, eps: number): tf.Tensor {
   return tf.tidy(() => z.add(tf.greaterEqual(z, 0).cast('float32').mul(2 * eps).sub(eps)));
+}
+
+/**
+ * R / s(z), the stabilised division of every rule. On the wasm backend with xai3d's SIMD kernels it is one fused pass
+ * (kernel Xai3dStabilisedDivide, lib/backend/kernels3d.ts) with the same float32 arithmetic, so the same numbers.
+ */
+export function stabilisedDivide(R: tf.Tensor, z: tf.Tensor, eps: number): tf.Tensor {
+  if (stabilisedDivideFused(R, z)) {
+    return tf.engine().runKernel(STABILISED_DIVIDE, { r: R, z }, { eps }) as tf.Tensor;
+  }
+  return tf.tidy(() => R.div(stabilise(z, eps)));
 }
