@@ -3,20 +3,29 @@
  *
  * As shipped (tfjs 4.22), the wasm backend runs Conv3D as naive loops (~1 GFLOP/s) and its Conv3DBackpropInputV2
  * returns wrong values. These replacements are registered under the same kernel names, so tf.conv3d, tf.grad and
- * tf.layers use them without any change to their code.
+ * tf.layers use them without any change to their code. Each has two paths: xai3d's SIMD kernels (simd/kernels.wat,
+ * two threads, on tfjs's memory; counted as "<Kernel>:simd") where they apply, else JS loops and XNNPACK ("fast").
  *
- * - Conv3D (stride 1, dilation 1), "depth stack": S[n*Do+d, h, w, s*C+c] = x[n, d+s-front, h, w, c] (zero outside),
- *   then ONE XNNPACK conv2d of S with the filter laid out as [kH, kW, kD*C, F] and explicit H/W padding.
- * - Conv3DBackpropInputV2 (stride 1): the same routine on dy with the filter flipped in all three spatial axes,
+ * - Conv3D (stride 1, dilation 1). SIMD: straight from the zero-padded input, 4 x 8 register tiles for 8k filters
+ *   (`conv`), else dot products over 4k input channels (`convDot`). Otherwise a "depth stack"
+ *   S[n*Do+d, h, w, s*C+c] = x[n, d+s-front, h, w, c] (zero outside), then ONE XNNPACK conv2d of S with the filter
+ *   laid out as [kH, kW, kD*C, F] and explicit H/W padding.
+ * - Conv3DBackpropInputV2 (stride 1): the same routines on dy with the filter flipped in all three spatial axes,
  *   in/out channels swapped, and the complementary padding (kD-1-front, kD-1-back, ...). Strided cases use a
  *   direct (slow, correct) loop: the shipped kernel is never used.
- * - Conv3DBackpropFilterV2 (stride 1): a transposed im2col A[kD*kH*kW*C, M] times dy[M, F] with the backend's matMul,
- *   in chunks of M, accumulated in float64; on a zero-padded grid every im2col row is one contiguous copy. Strided cases: direct accumulation (the shipped kernel is
- *   wrong for strided 'same' convolutions).
- * - MaxPool3D / MaxPool3DGrad: direct loops; ties go to the last maximum in window order (d, h, w), exactly as
- *   tfjs's cpu backend does, so gradients (and LRP's winner-take-all) agree across backends.
- * - Sum / Mean over one contiguous block of axes (bias gradients, global average pooling): a column sum with a
- *   float64 accumulator instead of a full transpose.
+ * - Conv3DBackpropFilterV2 (stride 1). SIMD (`filterGrad`): 4 x 8 tiles of dW accumulated over the output positions
+ *   (no im2col, no padding waste), float64 per block of planes. Otherwise a transposed im2col A[kD*kH*kW*C, M] times
+ *   dy[M, F] with the backend's matMul, in chunks of M, accumulated in float64; on a zero-padded grid every im2col row
+ *   is one contiguous copy. Strided cases: direct accumulation (the shipped kernel is wrong for strided 'same'
+ *   convolutions).
+ * - MaxPool3D / MaxPool3DGrad: ties go to the last maximum in window order (d, h, w), exactly as tfjs's cpu backend
+ *   does, so gradients (and LRP's winner-take-all) agree across backends. SIMD for 2x2x2 windows, stride 2, 4k
+ *   channels; direct loops otherwise.
+ * - AvgPool3D / AvgPool3DGrad (LRP's proportional pooling): SIMD for 2x2x2 windows, stride 2, 4k channels; otherwise
+ *   the shipped kernels.
+ * - Sum / Mean over one contiguous block of axes (bias gradients, global average pooling, per-sample totals): column
+ *   or row sums with float64 accumulators instead of a full transpose (SIMD for large ones).
+ * - Xai3dStabilisedDivide: LRP's R / (z + eps sign z) in one pass (an xai3d kernel, wasm only; lrp/rules.ts).
  * Anything else (other strides, dilations, dtypes) falls back to the shipped kernel, whose forward passes are correct.
  */
 import * as tf from '@tensorflow/tfjs';
