@@ -156,6 +156,23 @@ test('strided Conv3D: forward falls back to the shipped kernel, the gradients ne
   }
 });
 
+/** A 3D pooling's output and the gradient of sum(pool(x) * r) for random r, as plain arrays. */
+function poolAndGrad(
+  pool: (x: tf.Tensor5D, k: number, s: number, p: Pad) => tf.Tensor5D,
+  x: tf.Tensor5D,
+  k: number,
+  st: number,
+  pad: Pad,
+  seed: number,
+): Float32Array[] {
+  return tf.tidy(() => {
+    const y = pool(x, k, st, pad);
+    const r = tf.randomNormal(y.shape, 0, 1, 'float32', seed);
+    const g = tf.grad((a: tf.Tensor) => pool(a as tf.Tensor5D, k, st, pad).mul(r).sum())(x);
+    return [y.dataSync() as Float32Array, g.dataSync() as Float32Array].map((a) => a.slice());
+  });
+}
+
 test('MaxPool3D and its gradient match the cpu backend, ties included', async () => {
   // Small integers make ties frequent: the gradient must go to the same (last) maximum as on the cpu backend.
   // Channels 4 and 8 take the SIMD path for 2x2x2 windows (odd sizes leave inputs outside every window).
@@ -171,13 +188,7 @@ test('MaxPool3D and its gradient match the cpu backend, ties included', async ()
   for (const s of shapes) {
     const x = tf.randomUniform(s, 0, 4, 'int32', 3).cast('float32') as tf.Tensor5D;
     for (const [k, st, pad] of configs) {
-      const run = () =>
-        tf.tidy(() => {
-          const y = tf.maxPool3d(x, k, st, pad);
-          const r = tf.randomNormal(y.shape, 0, 1, 'float32', 4);
-          const g = tf.grad((a: tf.Tensor) => tf.maxPool3d(a as tf.Tensor5D, k, st, pad).mul(r).sum())(x);
-          return [y.dataSync().slice(), g.dataSync().slice()];
-        });
+      const run = () => poolAndGrad(tf.maxPool3d, x, k, st, pad, 4);
       const got = run();
       const want = await onCpu(run);
       assert.deepEqual(got[0], want[0], `forward ${s} k${k} s${st} ${pad}`);
@@ -195,13 +206,7 @@ test('AvgPool3D and its gradient (LRP pooling) match the cpu backend', async () 
   for (const s of shapes) {
     const x = tf.randomNormal(s, 0, 1, 'float32', 8) as tf.Tensor5D;
     for (const [k, st, pad] of [[2, 2, 'valid'], [3, 1, 'same']] as [number, number, Pad][]) {
-      const run = () =>
-        tf.tidy(() => {
-          const y = tf.avgPool3d(x, k, st, pad);
-          const r = tf.randomNormal(y.shape, 0, 1, 'float32', 9);
-          const g = tf.grad((a: tf.Tensor) => tf.avgPool3d(a as tf.Tensor5D, k, st, pad).mul(r).sum())(x);
-          return [y.dataSync().slice(), g.dataSync().slice()];
-        });
+      const run = () => poolAndGrad(tf.avgPool3d, x, k, st, pad, 9);
       const got = run();
       const want = await onCpu(run);
       assert.ok(relErr(got[0], want[0]) <= 1e-6, `forward ${s} k${k} s${st} ${pad}`);

@@ -256,33 +256,20 @@ function forwardFilter(backend: WasmBackend, filter: TensorInfo): TensorInfo {
   return out;
 }
 
-/** Filter [kD, kH, kW, C, F] flipped in space with channels swapped, as [kH, kW, kD*F, C] (input gradient). */
-function flippedFilter(backend: WasmBackend, filter: TensorInfo): TensorInfo {
+/**
+ * Filter [kD, kH, kW, C, F] flipped in space with channels swapped (input gradient), laid out for the depth stack as
+ * [kH, kW, kD*F, C] ('stack') or for the SIMD kernels as a [kD*kH*kW*F, C] matrix ('matrix').
+ */
+function flippedFilter(backend: WasmBackend, filter: TensorInfo, layout: 'stack' | 'matrix'): TensorInfo {
   const [kD, kH, kW, C, F] = filter.shape as Shape5;
-  const out = alloc(backend, [kH, kW, kD * F, C]);
-  const w = f32(backend, filter);
-  const o = f32(backend, out);
-  for (let s = 0; s < kD; s++)
-    for (let h = 0; h < kH; h++)
-      for (let x = 0; x < kW; x++) {
-        const srcBase = (((kD - 1 - s) * kH + (kH - 1 - h)) * kW + (kW - 1 - x)) * C * F;
-        const dstBase = (h * kW + x) * kD * F * C + s * F * C;
-        for (let f = 0; f < F; f++) for (let c = 0; c < C; c++) o[dstBase + f * C + c] = w[srcBase + c * F + f];
-      }
-  return out;
-}
-
-/** Filter [kD, kH, kW, C, F] flipped in space with channels swapped, as a [kD*kH*kW*F, C] matrix (SIMD input gradient). */
-function flippedFilterMatrix(backend: WasmBackend, filter: TensorInfo): TensorInfo {
-  const [kD, kH, kW, C, F] = filter.shape as Shape5;
-  const out = alloc(backend, [kD * kH * kW * F, C]);
+  const out = alloc(backend, layout === 'stack' ? [kH, kW, kD * F, C] : [kD * kH * kW * F, C]);
   const w = f32(backend, filter);
   const o = f32(backend, out);
   for (let s = 0; s < kD; s++)
     for (let h = 0; h < kH; h++)
       for (let x = 0; x < kW; x++) {
         const src = (((kD - 1 - s) * kH + (kH - 1 - h)) * kW + (kW - 1 - x)) * C * F;
-        const dst = ((s * kH + h) * kW + x) * F * C;
+        const dst = layout === 'stack' ? (h * kW + x) * kD * F * C + s * F * C : ((s * kH + h) * kW + x) * F * C;
         for (let f = 0; f < F; f++) for (let c = 0; c < C; c++) o[dst + f * C + c] = w[src + c * F + f];
       }
   return out;
@@ -342,7 +329,7 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
   const [, , , C, F] = filter.shape as Shape5;
   if (rt && simdConvPath(C, info.inWidth, F) !== null) {
     count('Conv3DBackpropInputV2:simd');
-    const wk = flippedFilterMatrix(args.backend, filter);
+    const wk = flippedFilter(args.backend, filter, 'matrix');
     try {
       return simdConv(args.backend, dy, wk, [kD, kH, kW, C], pads, rt);
     } finally {
@@ -350,7 +337,7 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
     }
   }
   count('Conv3DBackpropInputV2:fast');
-  const w2 = flippedFilter(args.backend, filter);
+  const w2 = flippedFilter(args.backend, filter, 'stack');
   try {
     return conv3dStride1(args.backend, dy, w2, kD, pads);
   } finally {
@@ -787,6 +774,20 @@ function pool2Taps(info: tf.backend_util.Conv3DInfo): number[] | null {
   return [w, h, h + w, d, d + w, d + h, d + h + w];
 }
 
+/**
+ * The SIMD 2x2x2 pooling kernels' geometry for this call: [Do, Ho, Wo, C, then the input's byte strides along w, h, d
+ * and n], the work (output rows) and whether some inputs lie outside every window (odd sizes); null when the kernels
+ * do not apply (other windows, channels not a multiple of 4, empty output, SIMD kernels off).
+ */
+function pool2Simd(info: tf.backend_util.Conv3DInfo): { rt: SimdRuntime; dims: number[]; rows: number; uncovered: boolean } | null {
+  const rt = simd();
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  if (!rt || !pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return null;
+  const sW = 4 * C;
+  return { rt, dims: [Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], rows: N * Do * Ho, uncovered: 2 * Do < D || 2 * Ho < H || 2 * Wo < W };
+}
+
 function maxPool3dKernel(args: KernelArgs): TensorInfo {
   const { x } = args.inputs;
   if (x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
@@ -799,11 +800,10 @@ function maxPool3dKernel(args: KernelArgs): TensorInfo {
   const [, Do, Ho, Wo] = info.outShape;
   const out = alloc(backend, info.outShape);
   const taps = pool2Taps(info);
-  const rt = simd();
-  if (taps && rt && C % 4 === 0 && N * Do * Ho * Wo > 0) {
+  const fast = pool2Simd(info);
+  if (fast) {
     count('MaxPool3D:simd');
-    const sW = 4 * C;
-    rt.run('maxPool2', [ptr(backend, x), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+    fast.rt.run('maxPool2', [ptr(backend, x), ptr(backend, out), ...fast.dims], fast.rows);
     return out;
   }
   const xs = f32(backend, x);
@@ -880,17 +880,12 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
   const [, Do, Ho, Wo] = info.outShape;
   const out = alloc(backend, info.inShape);
   const taps = pool2Taps(info);
-  const rt = simd();
-  if (taps && rt && C % 4 === 0 && N * Do * Ho * Wo > 0) {
+  const fast = pool2Simd(info);
+  if (fast) {
     count('MaxPool3DGrad:simd');
     // The kernel writes every input inside a window; inputs outside all windows (odd sizes) stay zero.
-    if (2 * Do < D || 2 * Ho < H || 2 * Wo < W) f32(backend, out).fill(0);
-    const sW = 4 * C;
-    rt.run(
-      'maxPool2Grad',
-      [ptr(backend, input), ptr(backend, dy), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D],
-      N * Do * Ho,
-    );
+    if (fast.uncovered) f32(backend, out).fill(0);
+    fast.rt.run('maxPool2Grad', [ptr(backend, input), ptr(backend, dy), ptr(backend, out), ...fast.dims], fast.rows);
     return out;
   }
   const dx = f32(backend, out);
@@ -969,36 +964,25 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
 /** 2x2x2 average pooling with stride 2 (LRP's treatment of pooling layers) with the SIMD kernel; else the shipped one. */
 function avgPool3dKernel(args: KernelArgs): TensorInfo {
   const { x } = args.inputs;
-  const rt = simd();
-  if (!rt || x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
-    return fallback('AvgPool3D', args);
-  }
+  const ndhwc = args.attrs.dataFormat === undefined || args.attrs.dataFormat === 'NDHWC';
   const info = poolInfo(args, x.shape as Shape5);
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo] = info.outShape;
-  if (!pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return fallback('AvgPool3D', args);
+  const fast = x.dtype === 'float32' && ndhwc ? pool2Simd(info) : null;
+  if (!fast) return fallback('AvgPool3D', args);
   count('AvgPool3D:simd');
-  const backend = args.backend;
-  const out = alloc(backend, info.outShape);
-  const sW = 4 * C;
-  rt.run('avgPool2', [ptr(backend, x), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+  const out = alloc(args.backend, info.outShape);
+  fast.rt.run('avgPool2', [ptr(args.backend, x), ptr(args.backend, out), ...fast.dims], fast.rows);
   return out;
 }
 
 function avgPool3dGradKernel(args: KernelArgs): TensorInfo {
   const { dy, input } = args.inputs;
-  const rt = simd();
-  if (!rt || dy.dtype !== 'float32') return fallback('AvgPool3DGrad', args);
-  const info = poolInfo(args, input.shape as Shape5);
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo] = info.outShape;
-  if (!pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return fallback('AvgPool3DGrad', args);
+  const fast = dy.dtype === 'float32' ? pool2Simd(poolInfo(args, input.shape as Shape5)) : null;
+  if (!fast) return fallback('AvgPool3DGrad', args);
   count('AvgPool3DGrad:simd');
-  const backend = args.backend;
-  const out = alloc(backend, info.inShape);
-  if (2 * Do < D || 2 * Ho < H || 2 * Wo < W) f32(backend, out).fill(0);
-  const sW = 4 * C;
-  rt.run('avgPool2Grad', [ptr(backend, dy), ptr(backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], N * Do * Ho);
+  const out = alloc(args.backend, input.shape);
+  if (fast.uncovered) f32(args.backend, out).fill(0);
+  // dx has the input's layout: the strides in fast.dims are the input's.
+  fast.rt.run('avgPool2Grad', [ptr(args.backend, dy), ptr(args.backend, out), ...fast.dims], fast.rows);
   return out;
 }
 
