@@ -105,16 +105,23 @@ export function gradients(model: tf.LayersModel, x: tf.Tensor5D, opts: { classes
   const steps = modelChain(model);
   try {
     return tidyValue(() => {
-      const logits = runSteps(steps, 0, steps.length, x) as tf.Tensor2D;
-      const cls = targetClasses(logits, opts.classes);
-      const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
-      const g = tf.grad((u: tf.Tensor) => tf.sum(runSteps(steps, 0, steps.length, u).mul(mask)))(x);
+      // One forward pass: the target classes (predicted ones unless given) and their logits are read inside the
+      // differentiated function; the class mask is a constant there, so the gradient is d logit_c / d x.
+      let cls: number[] = [];
+      let logitValues: number[] = [];
+      const g = tf.grad((u: tf.Tensor) => {
+        const logits = runSteps(steps, 0, steps.length, u) as tf.Tensor2D;
+        cls = targetClasses(logits, opts.classes);
+        const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
+        const picked = tf.sum(logits.mul(mask), 1);
+        logitValues = Array.from(picked.dataSync());
+        return tf.sum(picked);
+      })(x);
       const m = tf.sum(opts.timesInput ? g.mul(x) : g, 4);
       const [b, D, H, W] = m.shape;
       const all = m.dataSync() as Float32Array;
       const n = D * H * W;
       const maps = Array.from({ length: b }, (_, k) => all.slice(k * n, (k + 1) * n));
-      const logitValues = Array.from(tf.sum(logits.mul(mask), 1).dataSync());
       return { maps, rawMaps: maps, rawShape: [D, H, W] as Shape3, classes: cls, logits: logitValues };
     });
   } finally {
