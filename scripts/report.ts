@@ -86,7 +86,7 @@ table.xai3d-table{border-collapse:collapse;margin:.6em 0;font-size:.9em} .xai3d-
 .claims td{text-align:left!important} .meta{color:#555;font-size:.9em} ul.nb li{margin:.2em 0}
 </style></head><body>
 <h1>xai3d: explaining 3D CNNs, ${esc(profile)} profile</h1>
-<p class="meta">Generated ${new Date().toISOString()} · backend ${esc(env.backend.name)} (${env.backend.threads} thread(s)${env.backend.fast3dKernels ? ', fast 3D kernels' : ''}) · xai3d ${esc(env.xai3d)} · Node ${esc(env.versions.node)} · tfjs ${esc(String(env.versions.packages['@tensorflow/tfjs']))}${env.git ? ` · commit ${esc(env.git.commit.slice(0, 10))}${env.git.dirty ? ' (modified)' : ''}` : ''} · ${esc(env.host.cpuModel)}, ${env.host.cpus} cores</p>
+<p class="meta">Generated ${new Date().toISOString()} · backend ${esc(env.backend.name)} (${env.backend.threads} thread(s)${env.backend.fast3dKernels ? `, fast 3D kernels${env.backend.simdKernels ? ' + SIMD' : ''}` : ''}) · xai3d ${esc(env.xai3d)} · Node ${esc(env.versions.node)} · tfjs ${esc(String(env.versions.packages['@tensorflow/tfjs']))}${env.git ? ` · commit ${esc(env.git.commit.slice(0, 10))}${env.git.dirty ? ' (modified)' : ''}` : ''} · ${esc(env.host.cpuModel)}, ${env.host.cpus} cores</p>
 <p>Data: ${esc(mnist.name)} (${mnist.count} volumes, generated from the real MNIST digits) and ${esc(oasis.name)} (${oasis.count} sessions, ${process.env.XAI3D_OASIS_ROOT ? 'OASIS-2 release' : 'phantom cohort built from the Colin27 brain, with ground truth'}).</p>
 <h2>The thesis's claims</h2>
 <table class="xai3d-table claims"><thead><tr><th>claim</th><th>this run</th><th>evidence</th></tr></thead><tbody>
