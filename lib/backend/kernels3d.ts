@@ -103,6 +103,11 @@ function ptr(backend: WasmBackend, t: TensorInfo): number {
   return entry.memoryOffset;
 }
 
+/** The next multiple of 8 (for float64 views), as an unsigned address (wasm addresses go up to 4 GB). */
+function align8(address: number): number {
+  return Math.ceil(address / 8) * 8;
+}
+
 function free(backend: WasmBackend, t: TensorInfo): void {
   backend.disposeData(t.dataId);
 }
@@ -687,7 +692,7 @@ function simdBackpropFilter(
     // float64 accumulators [Kp, Fs] (one spare float keeps them 8-byte aligned).
     const accT = alloc(backend, [2 * Kp * Fs + 2]);
     temps.push(accT);
-    const accPtr = (ptr(backend, accT) + 7) & ~7;
+    const accPtr = align8(ptr(backend, accT));
     new Float64Array(f32(backend, accT).buffer, accPtr, Kp * Fs).fill(0);
     const planeSize = Ho * Wo;
     const blockPlanes = Math.max(1, Math.round(512 / planeSize));
@@ -1010,7 +1015,7 @@ function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
     count(`${name}:simd`);
     const accT = alloc(backend, [4 * inner + 2]);
     try {
-      const accPtr = (ptr(backend, accT) + 7) & ~7;
+      const accPtr = align8(ptr(backend, accT));
       const acc = new Float64Array(f32(backend, accT).buffer, accPtr, 2 * inner);
       acc.fill(0);
       rt.run('colSum', [ptr(backend, x), accPtr, inner], mid);
@@ -1027,7 +1032,7 @@ function contiguousReduce(name: 'Sum' | 'Mean', args: KernelArgs): TensorInfo {
     count(`${name}:simd`);
     const accT = alloc(backend, [2 * outer + 2]);
     try {
-      const accPtr = (ptr(backend, accT) + 7) & ~7;
+      const accPtr = align8(ptr(backend, accT));
       rt.run('rowSums', [ptr(backend, x), accPtr, mid], outer);
       const sums = new Float64Array(f32(backend, accT).buffer, accPtr, outer);
       const o = f32(backend, out);
