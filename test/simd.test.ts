@@ -7,9 +7,11 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
+import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
 import { SIMD_KERNELS, simd, wasmFile } from '../lib/backend/simd/index';
 import { WAT_FILE, compileWat, singleThreadedSource } from '../scripts/build-wasm';
+import { runTsx } from './helpers';
 
 process.env.XAI3D_QUIET = '1';
 
@@ -65,4 +67,13 @@ test('a kernel that traps throws an error naming it, and the next calls work', (
   assert.deepEqual(y.shape, [4, 4, 4, 4, 8]);
   assert.equal(y.sum().dataSync()[0], 4 * 64 * 8);
   tf.dispose([x, y]);
+});
+
+test('the kernels work on tensors above 2 GB in the wasm heap (addresses past the int32 range)', () => {
+  // In a fresh process, so that a 2.4 GB filler really lies below the tensors under test.
+  const r = runTsx(path.join(__dirname, 'fixtures', 'high-address-probe.ts'), [], { XAI3D_BACKEND: 'wasm' }, 120_000);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { at: number; errors: Record<string, number> };
+  assert.ok(out.at > 2 ** 31, `test tensors at ${(out.at / 2 ** 30).toFixed(2)} GB`);
+  for (const [what, e] of Object.entries(out.errors)) assert.ok(e <= 1e-5, `${what}: relative error ${e}`);
 });
