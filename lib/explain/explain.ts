@@ -10,6 +10,7 @@ import { cam, gradCam, gradients } from './cam';
 import { lrp, type LayerAudit } from './lrp/lrp';
 import type { PoolMode } from './lrp/composites';
 import type { RuleSpec } from './lrp/rules';
+import { sumValues } from '../util/sum';
 
 export const METHODS = ['cam', 'gradcam', 'gradient', 'inputxgradient', 'lrp'] as const;
 export type Method = (typeof METHODS)[number];
@@ -73,7 +74,7 @@ export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: Expla
           : opts.method === 'gradcam'
             ? gradCam(model, x, { layer: opts.layer, classes })
             : gradients(model, x, { classes, timesInput: opts.method === 'inputxgradient' });
-      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map((m) => m.reduce((p, q) => p + q, 0)), audit: [], rules: {}, method: opts.method };
+      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map(sumValues), audit: [], rules: {}, method: opts.method };
     }
     case 'lrp': {
       const r = lrp(model, x, { composite: opts.composite, rules: opts.rules, pool: opts.pool, low: opts.low, high: opts.high, classes });

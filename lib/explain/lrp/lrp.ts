@@ -13,6 +13,7 @@ import { tidyValue } from '../../util/tidy';
 import { forwardChain, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
 import { stabilisedDivide, type Rule } from './rules';
+import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
   layer: string;
@@ -180,7 +181,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       mapsWithChannels,
       classes,
       logits: logitValues,
-      relevanceSums: maps.map((m) => m.reduce((p, q) => p + q, 0)),
+      relevanceSums: maps.map(sumValues),
       audit,
       rules: assignment.table,
       pool: assignment.pool,
