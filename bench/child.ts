@@ -47,6 +47,29 @@ export function computeAndRead(f: () => tf.Tensor): void {
   t.dispose();
 }
 
+/**
+ * Time several functions round-robin: one warm-up call each, then `reps` rounds that call every function once, so
+ * that drift in the machine's load (shared machines) falls on all of them alike. Medians per function.
+ */
+export async function timeInterleaved(fns: Record<string, () => unknown>, reps: number): Promise<Record<string, Timing>> {
+  const names = Object.keys(fns);
+  for (const n of names) await fns[n]();
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < reps; r++) {
+    for (const n of names) {
+      const t0 = performance.now();
+      await fns[n]();
+      samples[n].push(performance.now() - t0);
+    }
+  }
+  return Object.fromEntries(
+    names.map((n) => {
+      const sorted = samples[n].slice().sort((a, b) => a - b);
+      return [n, { medianMs: sorted[Math.floor((sorted.length - 1) / 2)], minMs: sorted[0], samplesMs: samples[n] }];
+    }),
+  );
+}
+
 /** Peak resident set size of this process so far, in MB. */
 export function peakRssMB(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);

@@ -9,7 +9,7 @@ import { initBackend } from '../lib/backend/select';
 import { versions } from '../lib/env/versions';
 import { explainTensor, type ExplainOptions } from '../lib/explain/explain';
 import { buildModel } from '../lib/models/presets';
-import { computeAndRead, peakRssMB, printTable, runChild, time } from './child';
+import { computeAndRead, peakRssMB, printTable, runChild, timeInterleaved } from './child';
 import type { Suite, SuiteOptions } from './suites';
 
 interface Row {
@@ -32,20 +32,25 @@ const METHODS: [string, ExplainOptions][] = [
 async function measure(name: string, size: number, batch: number, reps: number): Promise<Row[]> {
   const model = buildModel(name, { inputSize: size, seed: 1 });
   const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 2) as tf.Tensor5D;
-  const fwd = await time(() => computeAndRead(() => model.predict(x) as tf.Tensor), reps, 1);
-  const fb = await time(
-    () => computeAndRead(() => tf.grad((u: tf.Tensor) => tf.sum(tf.max(model.apply(u) as tf.Tensor, 1)))(x)),
+  // All measurements interleaved (round-robin), so that load drift on a shared machine does not bias the ratios.
+  const t = await timeInterleaved(
+    {
+      forward: () => computeAndRead(() => model.predict(x) as tf.Tensor),
+      'forward+backward': () => computeAndRead(() => tf.grad((u: tf.Tensor) => tf.sum(tf.max(model.apply(u) as tf.Tensor, 1)))(x)),
+      ...Object.fromEntries(METHODS.map(([label, opts]) => [label, () => explainTensor(model, x, opts)])),
+    },
     reps,
-    1,
   );
-  const rows: Row[] = [
-    { model: name, batch, method: 'forward', msPerVolume: fwd.medianMs / batch, ratioToForward: 1, ratioToForwardBackward: fwd.medianMs / fb.medianMs },
-    { model: name, batch, method: 'forward+backward', msPerVolume: fb.medianMs / batch, ratioToForward: fb.medianMs / fwd.medianMs, ratioToForwardBackward: 1 },
-  ];
-  for (const [label, opts] of METHODS) {
-    const t = await time(() => explainTensor(model, x, opts), reps, 1);
-    rows.push({ model: name, batch, method: label, msPerVolume: t.medianMs / batch, ratioToForward: t.medianMs / fwd.medianMs, ratioToForwardBackward: t.medianMs / fb.medianMs });
-  }
+  const fwd = t.forward.medianMs;
+  const fb = t['forward+backward'].medianMs;
+  const rows: Row[] = Object.entries(t).map(([method, m]) => ({
+    model: name,
+    batch,
+    method,
+    msPerVolume: m.medianMs / batch,
+    ratioToForward: m.medianMs / fwd,
+    ratioToForwardBackward: m.medianMs / fb,
+  }));
   tf.dispose([x]);
   model.dispose();
   return rows;
