@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
-import { SIMD_KERNELS, simd, wasmFile } from '../lib/backend/simd/index';
+import { SIMD_KERNELS, simd, stopSimdWorker, wasmFile } from '../lib/backend/simd/index';
 import { WAT_FILE, compileWat, singleThreadedSource } from '../scripts/build-wasm';
 import { runTsx } from './helpers';
 
@@ -60,7 +60,7 @@ test('a kernel that traps throws an error naming it, and the next calls work', (
   const rt = simd()!;
   // Input and accumulator addresses near the end of the 4 GB address space (far past the memory's size): both
   // threads trap on their first load, before anything is written.
-  assert.throws(() => rt.run('colSum', [0xfffffff0 | 0, 0xfffff000 | 0, 8], 64), /out of bounds|colSum/);
+  assert.throws(() => rt.run('colSum', [0xfffffff0 | 0, 0xfffff000 | 0, 8], 64), /SIMD kernel colSum failed: .*out of bounds/);
   assert.throws(() => rt.run('colSum', [0xfffffff0 | 0, 0xfffff000 | 0, 8], 64, 0), /SIMD kernel colSum failed in the worker thread/);
   const x = tf.ones([4, 8, 8, 8, 8]) as tf.Tensor5D;
   const y = tf.maxPool3d(x, 2, 2, 'valid');
@@ -77,3 +77,19 @@ test('the kernels work on tensors above 2 GB in the wasm heap (addresses past th
   assert.ok(out.at > 2 ** 31, `test tensors at ${(out.at / 2 ** 30).toFixed(2)} GB`);
   for (const [what, e] of Object.entries(out.errors)) assert.ok(e <= 1e-5, `${what}: relative error ${e}`);
 });
+
+test('after the worker thread ends, calls run on the main thread alone with the same results', async () => {
+  const x = tf.randomNormal([2, 6, 8, 8, 8], 0, 1, 'float32', 5) as tf.Tensor5D;
+  const w = tf.randomNormal([3, 3, 3, 8, 16], 0, 0.3, 'float32', 6) as tf.Tensor5D;
+  const grads = () =>
+    tf.tidy(() => {
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.maxPool3d(tf.conv3d(a as tf.Tensor5D, b as tf.Tensor5D, 1, 'same'), 2, 2, 'valid').square().sum())([x, w]);
+      return [gx, gw].map((t) => (t.dataSync() as Float32Array).slice());
+    });
+  const twoThreads = grads();
+  await stopSimdWorker();
+  const mainOnly = grads();
+  assert.deepEqual(mainOnly, twoThreads);
+  tf.dispose([x, w]);
+});
+

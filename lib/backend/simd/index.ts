@@ -63,6 +63,7 @@ export interface SimdRuntime {
 
 let runtime: SimdRuntime | undefined;
 let disabledWhy: string | undefined;
+let stopWorker: (() => Promise<void>) | undefined;
 /** XAI3D_SIMD=0 turns the SIMD kernels off (the JS/XNNPACK paths run instead); setSimdEnabled switches at run time. */
 let enabled = process.env.XAI3D_SIMD !== '0';
 
@@ -111,7 +112,11 @@ export async function startSimd(memory: WasmMemoryLike, threads: number): Promis
       runtime = {
         threads: 1,
         run(name, args, total) {
-          fns[SIMD_KERNELS.indexOf(name)](...args, 0, total);
+          try {
+            fns[SIMD_KERNELS.indexOf(name)](...args, 0, total);
+          } catch (err) {
+            throw new Error(`SIMD kernel ${name} failed: ${(err as Error).message}`);
+          }
         },
       };
       return undefined;
@@ -129,17 +134,47 @@ export async function startSimd(memory: WasmMemoryLike, threads: number): Promis
     });
     worker.removeAllListeners('exit');
     worker.removeAllListeners('error');
+    // Should the worker ever end (it does not on its own), later calls run on the main thread alone instead of
+    // waiting for it forever.
+    let workerAlive = true;
     worker.on('error', () => undefined);
+    worker.on('exit', () => {
+      workerAlive = false;
+    });
     worker.unref(); // a process ends on its own; the worker only ever waits on the control block
     let seq = 0;
+    stopWorker = async () => {
+      if (!workerAlive) return;
+      // Keep the event loop alive until the exit is seen (the worker itself never holds it: Worker is patched to
+      // stay unref'd, lib/backend/wasm-threads.ts).
+      const keepAlive = setInterval(() => undefined, 1000);
+      const exited = new Promise<void>((resolve) =>
+        worker.once('exit', () => {
+          clearInterval(keepAlive);
+          resolve();
+        }),
+      );
+      ctrl[CTRL_FN] = -1; // the worker's loop ends on a negative kernel index
+      seq = (seq + 1) | 0;
+      Atomics.store(ctrl, CTRL_REQ, seq);
+      Atomics.notify(ctrl, CTRL_REQ);
+      await exited;
+    };
+    const runHere = (name: SimdKernelName, fn: number, args: number[], t0: number, t1: number) => {
+      try {
+        fns[fn](...args, t0, t1);
+      } catch (err) {
+        throw new Error(`SIMD kernel ${name} failed: ${(err as Error).message}`);
+      }
+    };
     runtime = {
       threads: 2,
       run(name, args, total, split) {
         if (args.length + 2 > MAX_ARGS) throw new Error(`SIMD kernel ${name}: too many arguments`);
         const mid = Math.max(0, Math.min(total, split ?? Math.floor(total / 2)));
         const fn = SIMD_KERNELS.indexOf(name);
-        if (mid >= total) {
-          fns[fn](...args, 0, total);
+        if (mid >= total || !workerAlive) {
+          runHere(name, fn, args, 0, total);
           return;
         }
         for (let i = 0; i < args.length; i++) ctrl[CTRL_ARGS + i] = args[i];
@@ -153,7 +188,7 @@ export async function startSimd(memory: WasmMemoryLike, threads: number): Promis
         Atomics.notify(ctrl, CTRL_REQ);
         let mine: unknown;
         try {
-          if (mid > 0) fns[fn](...args, 0, mid);
+          if (mid > 0) runHere(name, fn, args, 0, mid);
         } catch (err) {
           mine = err;
         }
@@ -168,6 +203,14 @@ export async function startSimd(memory: WasmMemoryLike, threads: number): Promis
     disabledWhy = `SIMD kernels unavailable: ${(err as Error).message}`;
     return disabledWhy;
   }
+}
+
+/**
+ * End the worker thread; later kernel calls run on the main thread alone (the same results, half the speed). For
+ * tests, and for hosts that want every thread gone before they exit.
+ */
+export async function stopSimdWorker(): Promise<void> {
+  await stopWorker?.();
 }
 
 /** The running SIMD kernels, or undefined when they are off (not started, disabled, or failed to start). */
