@@ -12,7 +12,9 @@
  *   oasis-6conv 128^3, train: batch 1/2/4 -> 1081/1755/3141 MB, batch 8 fails; activations 108 MB/sample
  *   mnist-6conv 32^3, train: batch 8/32/64 -> 644/1444/2854 MB; activations 6.1 MB/sample
  *   input gradient (explanations): oasis 897/1501/2901 MB at batch 1/2/4; mnist batch 32 1489 MB, batch 128 fails
- * and the multiples below bound all of them from above.
+ * and the multiples below bound all of them from above. (Measured with the first kernels, whose temporary buffers were
+ * larger than the SIMD kernels' zero-padded copies; the estimate is therefore conservative now, and test/memory.test.ts
+ * checks that it still bounds live measurements from above without being wildly pessimistic.)
  */
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
