@@ -584,8 +584,9 @@ function simdConv(
   const Ho = Hp - kH + 1;
   const Wo = Wp - kW + 1;
   const path = simdConvPath(Fo, Wo, C);
+  if (path === null) throw new Error(`no SIMD convolution for ${C} -> ${Fo} channels at output width ${Wo}`);
   const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
-  if (N * Do * Ho * Wo * Fo === 0 || path === null) {
+  if (N * Do * Ho * Wo * Fo === 0) {
     f32(backend, out).fill(0);
     return out;
   }
@@ -660,7 +661,6 @@ function simdBackpropFilter(
   const Wp = Wo + kW - 1;
   const K = kD * kH * kW * C;
   const Kp = Math.ceil(K / 4) * 4;
-
   const Fs = Math.ceil(F / 8) * 8;
   if (N * Do * Ho * Wo === 0 || K * F === 0) {
     const out = alloc(backend, info.filterShape);
@@ -762,21 +762,14 @@ function poolInfo(args: KernelArgs, shape: Shape5): tf.backend_util.Conv3DInfo {
   );
 }
 
-/**
- * For 2x2x2 windows with stride 2 and no padding: the offsets of taps 1..7 from tap 0, in window order (d, h, w).
- * null for any other configuration.
- */
-function pool2Taps(info: tf.backend_util.Conv3DInfo): number[] | null {
+/** 2x2x2 windows with stride 2, no padding, every window inside the input (the thesis models' pooling)? */
+function isPool2(info: tf.backend_util.Conv3DInfo): boolean {
   const { filterDepth, filterHeight, filterWidth, strideDepth, strideHeight, strideWidth, padInfo } = info;
   const two = [filterDepth, filterHeight, filterWidth, strideDepth, strideHeight, strideWidth].every((v) => v === 2);
-  if (!two || padInfo.front !== 0 || padInfo.top !== 0 || padInfo.left !== 0) return null;
-  const [, , H, W, C] = info.inShape;
+  if (!two || padInfo.front !== 0 || padInfo.top !== 0 || padInfo.left !== 0) return false;
+  const [, D, H, W] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
-  if (2 * Do > info.inShape[1] || 2 * Ho > H || 2 * Wo > W) return null;
-  const w = C;
-  const h = W * C;
-  const d = H * W * C;
-  return [w, h, h + w, d, d + w, d + h, d + h + w];
+  return 2 * Do <= D && 2 * Ho <= H && 2 * Wo <= W;
 }
 
 /**
@@ -788,158 +781,29 @@ function pool2Simd(info: tf.backend_util.Conv3DInfo): { rt: SimdRuntime; dims: n
   const rt = simd();
   const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
-  if (!rt || !pool2Taps(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return null;
+  if (!rt || !isPool2(info) || C % 4 !== 0 || N * Do * Ho * Wo === 0) return null;
   const sW = 4 * C;
   return { rt, dims: [Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D], rows: N * Do * Ho, uncovered: 2 * Do < D || 2 * Ho < H || 2 * Wo < W };
 }
 
-function maxPool3dKernel(args: KernelArgs): TensorInfo {
-  const { x } = args.inputs;
-  if (x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
-    return fallback('MaxPool3D', args);
-  }
-  count('MaxPool3D:fast');
-  const backend = args.backend;
-  const info = poolInfo(args, x.shape as Shape5);
+/**
+ * One walk over the pooling windows, for what the SIMD kernels do not cover: for every output element, the input
+ * index holding its window's maximum. Ties go to the LAST maximum in window order (d, h, w), as tfjs's cpu backend;
+ * -1 for a window without inputs (or only NaNs). The forward pass reads the maxima there, the gradient routes dy there.
+ */
+function maxPoolArgmax(info: tf.backend_util.Conv3DInfo, xs: Float32Array): Int32Array {
   const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
-  const out = alloc(backend, info.outShape);
-  const taps = pool2Taps(info);
-  const fast = pool2Simd(info);
-  if (fast) {
-    count('MaxPool3D:simd');
-    fast.rt.run('maxPool2', [ptr(backend, x), ptr(backend, out), ...fast.dims], fast.rows);
-    return out;
-  }
-  const xs = f32(backend, x);
-  const o = f32(backend, out);
-  if (taps) {
-    // 2x2x2 windows with stride 2 and no padding (the thesis models): eight loads per output, no bounds checks.
-    const [t1, t2, t3, t4, t5, t6, t7] = taps;
-    let q = 0;
-    for (let n = 0; n < N; n++)
-      for (let od = 0; od < Do; od++)
-        for (let oh = 0; oh < Ho; oh++) {
-          let b = (((n * D + 2 * od) * H + 2 * oh) * W) * C;
-          for (let ow = 0; ow < Wo; ow++, b += 2 * C)
-            for (let c = 0; c < C; c++, q++) {
-              const i = b + c;
-              let m = -Infinity;
-              let v = xs[i];
-              if (v >= m) m = v;
-              v = xs[i + t1];
-              if (v >= m) m = v;
-              v = xs[i + t2];
-              if (v >= m) m = v;
-              v = xs[i + t3];
-              if (v >= m) m = v;
-              v = xs[i + t4];
-              if (v >= m) m = v;
-              v = xs[i + t5];
-              if (v >= m) m = v;
-              v = xs[i + t6];
-              if (v >= m) m = v;
-              v = xs[i + t7];
-              if (v >= m) m = v;
-              o[q] = m;
-            }
-        }
-    return out;
-  }
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
   const { front, top, left } = info.padInfo;
+  const where = new Int32Array(N * Do * Ho * Wo * C).fill(-1);
+  const best = new Float32Array(C);
   for (let n = 0; n < N; n++)
     for (let od = 0; od < Do; od++)
       for (let oh = 0; oh < Ho; oh++)
         for (let ow = 0; ow < Wo; ow++) {
           const oBase = (((n * Do + od) * Ho + oh) * Wo + ow) * C;
-          for (let c = 0; c < C; c++) o[oBase + c] = -Infinity;
-          for (let a = 0; a < kD; a++) {
-            const id = od * sd + a - front;
-            if (id < 0 || id >= D) continue;
-            for (let b = 0; b < kH; b++) {
-              const ih = oh * sh + b - top;
-              if (ih < 0 || ih >= H) continue;
-              for (let e = 0; e < kW; e++) {
-                const iw = ow * sw + e - left;
-                if (iw < 0 || iw >= W) continue;
-                const iBase = (((n * D + id) * H + ih) * W + iw) * C;
-                for (let c = 0; c < C; c++) {
-                  const v = xs[iBase + c];
-                  if (v >= o[oBase + c]) o[oBase + c] = v;
-                }
-              }
-            }
-          }
-        }
-  return out;
-}
-
-function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
-  const { dy, input } = args.inputs;
-  if (input.dtype !== 'float32') return fallback('MaxPool3DGrad', args);
-  count('MaxPool3DGrad:fast');
-  const backend = args.backend;
-  const info = poolInfo(args, input.shape as Shape5);
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo] = info.outShape;
-  const out = alloc(backend, info.inShape);
-  const taps = pool2Taps(info);
-  const fast = pool2Simd(info);
-  if (fast) {
-    count('MaxPool3DGrad:simd');
-    // The kernel writes every input inside a window; inputs outside all windows (odd sizes) stay zero.
-    if (fast.uncovered) f32(backend, out).fill(0);
-    fast.rt.run('maxPool2Grad', [ptr(backend, input), ptr(backend, dy), ptr(backend, out), ...fast.dims], fast.rows);
-    return out;
-  }
-  const dx = f32(backend, out);
-  dx.fill(0);
-  const xs = f32(backend, input);
-  const g = f32(backend, dy);
-  if (taps) {
-    const [t1, t2, t3, t4, t5, t6, t7] = taps;
-    let q = 0;
-    for (let n = 0; n < N; n++)
-      for (let od = 0; od < Do; od++)
-        for (let oh = 0; oh < Ho; oh++) {
-          let b = (((n * D + 2 * od) * H + 2 * oh) * W) * C;
-          for (let ow = 0; ow < Wo; ow++, b += 2 * C)
-            for (let c = 0; c < C; c++, q++) {
-              const i = b + c;
-              let m = -Infinity;
-              let at = -1;
-              let v = xs[i];
-              if (v >= m) { m = v; at = i; }
-              v = xs[i + t1];
-              if (v >= m) { m = v; at = i + t1; }
-              v = xs[i + t2];
-              if (v >= m) { m = v; at = i + t2; }
-              v = xs[i + t3];
-              if (v >= m) { m = v; at = i + t3; }
-              v = xs[i + t4];
-              if (v >= m) { m = v; at = i + t4; }
-              v = xs[i + t5];
-              if (v >= m) { m = v; at = i + t5; }
-              v = xs[i + t6];
-              if (v >= m) { m = v; at = i + t6; }
-              v = xs[i + t7];
-              if (v >= m) { m = v; at = i + t7; }
-              if (at >= 0) dx[at] += g[q];
-            }
-        }
-    return out;
-  }
-  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
-  const { front, top, left } = info.padInfo;
-  const best = new Float32Array(C);
-  const where = new Int32Array(C);
-  for (let n = 0; n < N; n++)
-    for (let od = 0; od < Do; od++)
-      for (let oh = 0; oh < Ho; oh++)
-        for (let ow = 0; ow < Wo; ow++) {
           best.fill(-Infinity);
-          where.fill(-1);
           for (let a = 0; a < kD; a++) {
             const id = od * sd + a - front;
             if (id < 0 || id >= D) continue;
@@ -954,15 +818,58 @@ function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
                   const v = xs[iBase + c];
                   if (v >= best[c]) {
                     best[c] = v;
-                    where[c] = iBase + c;
+                    where[oBase + c] = iBase + c;
                   }
                 }
               }
             }
           }
-          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * C;
-          for (let c = 0; c < C; c++) if (where[c] >= 0) dx[where[c]] += g[gBase + c];
         }
+  return where;
+}
+
+function maxPool3dKernel(args: KernelArgs): TensorInfo {
+  const { x } = args.inputs;
+  if (x.dtype !== 'float32' || (args.attrs.dataFormat !== undefined && args.attrs.dataFormat !== 'NDHWC')) {
+    return fallback('MaxPool3D', args);
+  }
+  count('MaxPool3D:fast');
+  const backend = args.backend;
+  const info = poolInfo(args, x.shape as Shape5);
+  const out = alloc(backend, info.outShape);
+  const fast = pool2Simd(info);
+  if (fast) {
+    count('MaxPool3D:simd');
+    fast.rt.run('maxPool2', [ptr(backend, x), ptr(backend, out), ...fast.dims], fast.rows);
+    return out;
+  }
+  const xs = f32(backend, x);
+  const where = maxPoolArgmax(info, xs);
+  const o = f32(backend, out);
+  for (let q = 0; q < where.length; q++) o[q] = where[q] >= 0 ? xs[where[q]] : -Infinity;
+  return out;
+}
+
+function maxPool3dGradKernel(args: KernelArgs): TensorInfo {
+  const { dy, input } = args.inputs;
+  if (input.dtype !== 'float32') return fallback('MaxPool3DGrad', args);
+  count('MaxPool3DGrad:fast');
+  const backend = args.backend;
+  const info = poolInfo(args, input.shape as Shape5);
+  const out = alloc(backend, info.inShape);
+  const fast = pool2Simd(info);
+  if (fast) {
+    count('MaxPool3DGrad:simd');
+    // The kernel writes every input inside a window; inputs outside all windows (odd sizes) stay zero.
+    if (fast.uncovered) f32(backend, out).fill(0);
+    fast.rt.run('maxPool2Grad', [ptr(backend, input), ptr(backend, dy), ptr(backend, out), ...fast.dims], fast.rows);
+    return out;
+  }
+  const where = maxPoolArgmax(info, f32(backend, input));
+  const dx = f32(backend, out);
+  const g = f32(backend, dy);
+  dx.fill(0);
+  for (let q = 0; q < where.length; q++) if (where[q] >= 0) dx[where[q]] += g[q];
   return out;
 }
 
