@@ -24,6 +24,19 @@ export interface PointCloud {
 const GRID5 = [0, 0.25, 0.5, 0.75, 1];
 const DEPTH30 = Array.from({ length: 30 }, (_, i) => -3 + (6 * i) / 29);
 
+/** Per-axis minimum and maximum of packed (x, y, z) points ([Infinity..] / [-Infinity..] for none). */
+export function pointBounds(points: ArrayLike<number>): { min: number[]; max: number[] } {
+  const min = [Infinity, Infinity, Infinity];
+  const max = [-Infinity, -Infinity, -Infinity];
+  for (let i = 0; i + 2 < points.length; i += 3)
+    for (let k = 0; k < 3; k++) {
+      const v = points[i + k];
+      if (v < min[k]) min[k] = v;
+      if (v > max[k]) max[k] = v;
+    }
+  return { min, max };
+}
+
 /** Point cloud of one 28x28 MNIST digit. */
 export function digitPointCloud(digit28: Uint8Array): PointCloud {
   if (digit28.length !== 784) throw new Error(`a digit has 784 pixels, got ${digit28.length}`);
@@ -49,14 +62,7 @@ export function digitPointCloud(digit28: Uint8Array): PointCloud {
   const n = pts.length / 3;
   const points = new Float64Array(pts);
   if (n === 0) return { points, normals: new Float32Array(0), img };
-  const min = [Infinity, Infinity, Infinity];
-  const max = [-Infinity, -Infinity, -Infinity];
-  for (let i = 0; i < n; i++)
-    for (let k = 0; k < 3; k++) {
-      const v = points[3 * i + k];
-      if (v < min[k]) min[k] = v;
-      if (v > max[k]) max[k] = v;
-    }
+  const { min, max } = pointBounds(points);
   const scale = Math.max(max[0] - min[0], max[1] - min[1], max[2] - min[2]);
   const mean = [0, 0, 0];
   for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) mean[k] += (points[3 * i + k] - min[k]) / scale;

@@ -8,6 +8,8 @@
  *  - flat index x + y*n + z*n*n, i.e. a C-order [z][y][x] = [D, H, W] array.
  */
 
+import { pointBounds } from './pointcloud';
+
 export type VoxelMode = 'density' | 'occupancy';
 
 /** Bin index of v: the number of edges strictly below v, minus one, clipped to 0..n-1. */
@@ -37,14 +39,7 @@ export function voxelCounts(points: ArrayLike<number>, n: number): Uint32Array {
   const count = points.length / 3;
   const counts = new Uint32Array(n * n * n);
   if (count === 0) return counts;
-  const min = [Infinity, Infinity, Infinity];
-  const max = [-Infinity, -Infinity, -Infinity];
-  for (let i = 0; i < count; i++)
-    for (let k = 0; k < 3; k++) {
-      const v = points[3 * i + k];
-      if (v < min[k]) min[k] = v;
-      if (v > max[k]) max[k] = v;
-    }
+  const { min, max } = pointBounds(points);
   for (let k = 0; k < 3; k++) {
     min[k] -= 0.001;
     max[k] += 0.001;
