@@ -7,6 +7,18 @@
 (module
   (memory (import "env" "memory") 1 65536 shared)
 
+  ;; ------------------------------------------------------------------ shared
+  ;; base + n * sN + d * sD + h * sH for row r = (n * Do + d) * Ho + h of an [N, Do, Ho, ...] grid.
+  (func $rowBase (param $base i32) (param $r i32) (param $Do i32) (param $Ho i32) (param $sD i32) (param $sH i32) (param $sN i32)
+    (result i32)
+    (local $q i32) (local $n i32)
+    (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
+    (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
+    (i32.add (local.get $base)
+      (i32.add (i32.mul (local.get $n) (local.get $sN))
+        (i32.add (i32.mul (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))) (local.get $sD))
+          (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))) (local.get $sH))))))
+
   ;; ------------------------------------------------------------------ filter gradient
   ;; dW[k, f] += sum over output positions m of xp[base(m) + offs[k]] * dy[m, f]
   ;;
@@ -25,7 +37,7 @@
     (local $nft i32) (local $ystep i32) (local $yplane i32)
     (local $pb i32) (local $pe i32) (local $t i32) (local $kt i32) (local $ft i32)
     (local $o0 i32) (local $o1 i32) (local $o2 i32) (local $o3 i32)
-    (local $pl i32) (local $n i32) (local $h i32) (local $w i32)
+    (local $pl i32) (local $h i32) (local $w i32)
     (local $px i32) (local $py i32) (local $pxRow i32) (local $pa i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
@@ -61,12 +73,9 @@
             (block $planesDone
               (loop $planes
                 (br_if $planesDone (i32.ge_u (local.get $pl) (local.get $pe)))
-                (local.set $n (i32.div_u (local.get $pl) (local.get $Do)))
-                ;; input base of plane (n, d): n * xsN + d * xsD with d = pl - n * Do
-                (local.set $pxRow
-                  (i32.add (local.get $xp)
-                    (i32.add (i32.mul (local.get $n) (local.get $xsN))
-                      (i32.mul (i32.sub (local.get $pl) (i32.mul (local.get $n) (local.get $Do))) (local.get $xsD)))))
+                ;; input base of plane pl = (n, d): a grid of rows with one row per plane
+                (local.set $pxRow (call $rowBase (local.get $xp) (local.get $pl) (local.get $Do) (i32.const 1)
+                  (local.get $xsD) (i32.const 0) (local.get $xsN)))
                 (local.set $py
                   (i32.add (i32.add (local.get $dy) (i32.mul (local.get $pl) (local.get $yplane)))
                     (i32.shl (local.get $ft) (i32.const 5))))
@@ -136,7 +145,7 @@
     (param $x i32) (param $out i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
     (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $po i32)
+    (local $r i32) (local $po i32)
     (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $cb i32) (local $m v128)
     (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
     (local.set $rowBytes (i32.mul (local.get $Wo) (local.get $cb)))
@@ -144,15 +153,9 @@
     (block $done
       (loop $rowsLoop
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
-        (local.set $pw
-          (i32.add (local.get $x)
-            (i32.add (i32.mul (local.get $n) (local.get $sN))
-              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
-                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        ;; the window of output row r starts at input row (n, 2 od, 2 oh)
+        (local.set $pw (call $rowBase (local.get $x) (local.get $r) (local.get $Do) (local.get $Ho)
+          (i32.shl (local.get $sD) (i32.const 1)) (i32.shl (local.get $sH) (i32.const 1)) (local.get $sN)))
         (local.set $po (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $rowBytes))))
         (local.set $ow (local.get $Wo))
         (loop $owLoop
@@ -186,7 +189,7 @@
     (param $x i32) (param $dy i32) (param $dx i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
     (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $pg i32)
+    (local $r i32) (local $pg i32)
     (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $cb i32)
     (local $o1 i32) (local $o2 i32) (local $o3 i32) (local $o4 i32) (local $o5 i32) (local $o6 i32) (local $o7 i32)
     (local $delta i32)
@@ -206,15 +209,9 @@
     (block $done
       (loop $rowsLoop
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
-        (local.set $pw
-          (i32.add (local.get $x)
-            (i32.add (i32.mul (local.get $n) (local.get $sN))
-              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
-                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        ;; the window of output row r starts at input row (n, 2 od, 2 oh)
+        (local.set $pw (call $rowBase (local.get $x) (local.get $r) (local.get $Do) (local.get $Ho)
+          (i32.shl (local.get $sD) (i32.const 1)) (i32.shl (local.get $sH) (i32.const 1)) (local.get $sN)))
         (local.set $pg (i32.add (local.get $dy) (i32.mul (local.get $r) (local.get $rowBytes))))
         (local.set $ow (local.get $Wo))
         (loop $owLoop
@@ -321,7 +318,7 @@
     (param $Do i32) (param $Ho i32) (param $Wo i32) (param $Fo i32) (param $K i32)
     (param $xsW i32) (param $xsH i32) (param $xsD i32) (param $xsN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $q i32) (local $n i32) (local $prow i32) (local $yrow i32) (local $nft i32) (local $ft i32)
+    (local $r i32) (local $prow i32) (local $yrow i32) (local $nft i32) (local $ft i32)
     (local $fstride i32) (local $xs2 i32) (local $xs3 i32) (local $oend i32) (local $w0 i32) (local $p i32)
     (local $pk i32) (local $ok i32) (local $wp i32) (local $py i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
@@ -336,13 +333,8 @@
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $prow
-          (i32.add (local.get $xp)
-            (i32.add (i32.mul (local.get $n) (local.get $xsN))
-              (i32.add (i32.mul (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))) (local.get $xsD))
-                (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))) (local.get $xsH))))))
+        (local.set $prow (call $rowBase (local.get $xp) (local.get $r) (local.get $Do) (local.get $Ho)
+          (local.get $xsD) (local.get $xsH) (local.get $xsN)))
         (local.set $yrow (i32.add (local.get $y) (i32.mul (i32.mul (local.get $r) (local.get $Wo)) (local.get $fstride))))
         (local.set $ft (i32.const 0))
         (loop $ftiles
@@ -411,7 +403,7 @@
     (param $Do i32) (param $Ho i32) (param $Wo i32) (param $Fo i32) (param $T i32) (param $Cin i32)
     (param $xsW i32) (param $xsH i32) (param $xsD i32) (param $xsN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $q i32) (local $n i32) (local $prow i32) (local $yrow i32) (local $w0 i32) (local $p i32)
+    (local $r i32) (local $prow i32) (local $yrow i32) (local $w0 i32) (local $p i32)
     (local $f i32) (local $pw i32) (local $wf i32) (local $t i32) (local $pk i32) (local $cend i32) (local $py i32)
     (local $xs2 i32) (local $xs3 i32) (local $fb i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $v v128)
@@ -422,13 +414,8 @@
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $prow
-          (i32.add (local.get $xp)
-            (i32.add (i32.mul (local.get $n) (local.get $xsN))
-              (i32.add (i32.mul (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))) (local.get $xsD))
-                (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))) (local.get $xsH))))))
+        (local.set $prow (call $rowBase (local.get $xp) (local.get $r) (local.get $Do) (local.get $Ho)
+          (local.get $xsD) (local.get $xsH) (local.get $xsN)))
         (local.set $yrow (i32.add (local.get $y) (i32.mul (i32.mul (local.get $r) (local.get $Wo)) (local.get $fb))))
         (local.set $f (i32.const 0))
         (loop $filters
@@ -486,22 +473,16 @@
     (param $x i32) (param $out i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
     (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $po i32)
+    (local $r i32) (local $po i32)
     (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $m v128)
     (local.set $rowBytes (i32.mul (local.get $Wo) (i32.shl (local.get $C) (i32.const 2))))
     (local.set $r (local.get $t0))
     (block $done
       (loop $rowsLoop
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
-        (local.set $pw
-          (i32.add (local.get $x)
-            (i32.add (i32.mul (local.get $n) (local.get $sN))
-              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
-                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        ;; the window of output row r starts at input row (n, 2 od, 2 oh)
+        (local.set $pw (call $rowBase (local.get $x) (local.get $r) (local.get $Do) (local.get $Ho)
+          (i32.shl (local.get $sD) (i32.const 1)) (i32.shl (local.get $sH) (i32.const 1)) (local.get $sN)))
         (local.set $po (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $rowBytes))))
         (local.set $ow (local.get $Wo))
         (loop $owLoop
@@ -534,22 +515,16 @@
     (param $dy i32) (param $dx i32) (param $Do i32) (param $Ho i32) (param $Wo i32) (param $C i32)
     (param $sW i32) (param $sH i32) (param $sD i32) (param $sN i32)
     (param $t0 i32) (param $t1 i32)
-    (local $r i32) (local $n i32) (local $od i32) (local $oh i32) (local $q i32) (local $pg i32)
+    (local $r i32) (local $pg i32)
     (local $pw i32) (local $p i32) (local $ow i32) (local $c i32) (local $rowBytes i32) (local $g v128)
     (local.set $rowBytes (i32.mul (local.get $Wo) (i32.shl (local.get $C) (i32.const 2))))
     (local.set $r (local.get $t0))
     (block $done
       (loop $rowsLoop
         (br_if $done (i32.ge_u (local.get $r) (local.get $t1)))
-        (local.set $q (i32.div_u (local.get $r) (local.get $Ho)))
-        (local.set $oh (i32.sub (local.get $r) (i32.mul (local.get $q) (local.get $Ho))))
-        (local.set $n (i32.div_u (local.get $q) (local.get $Do)))
-        (local.set $od (i32.sub (local.get $q) (i32.mul (local.get $n) (local.get $Do))))
-        (local.set $pw
-          (i32.add (local.get $dx)
-            (i32.add (i32.mul (local.get $n) (local.get $sN))
-              (i32.add (i32.mul (i32.shl (local.get $od) (i32.const 1)) (local.get $sD))
-                (i32.mul (i32.shl (local.get $oh) (i32.const 1)) (local.get $sH))))))
+        ;; the window of output row r starts at input row (n, 2 od, 2 oh)
+        (local.set $pw (call $rowBase (local.get $dx) (local.get $r) (local.get $Do) (local.get $Ho)
+          (i32.shl (local.get $sD) (i32.const 1)) (i32.shl (local.get $sH) (i32.const 1)) (local.get $sN)))
         (local.set $pg (i32.add (local.get $dy) (i32.mul (local.get $r) (local.get $rowBytes))))
         (local.set $ow (local.get $Wo))
         (loop $owLoop
