@@ -350,22 +350,22 @@ function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
   }
 }
 
-/** Input gradient for any stride by direct accumulation (slow, correct). */
-function directBackpropInput(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo, F] = info.outShape;
+/**
+ * The window walk of a 3D convolution or pooling: for every output position, in order, and every tap of its window
+ * that lies inside the input, in window order (d, h, w): visit(outPos, inPos, tap), with outPos and inPos flat
+ * position indices (times the channel count for an element) and tap = (a * kH + b) * kW + e. For the direct
+ * (strided or otherwise uncovered) kernels below, where clarity matters more than speed.
+ */
+function forEachWindowTap(info: tf.backend_util.Conv3DInfo, visit: (outPos: number, inPos: number, tap: number) => void): void {
+  const [N, D, H, W] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
   const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
   const { front, top, left } = info.padInfo;
-  const out = alloc(backend, [N, D, H, W, C]);
-  const dx = f32(backend, out);
-  dx.fill(0);
-  const g = f32(backend, dy);
-  const w = f32(backend, filter);
+  let outPos = 0;
   for (let n = 0; n < N; n++)
     for (let od = 0; od < Do; od++)
       for (let oh = 0; oh < Ho; oh++)
-        for (let ow = 0; ow < Wo; ow++) {
-          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * F;
+        for (let ow = 0; ow < Wo; ow++, outPos++)
           for (let a = 0; a < kD; a++) {
             const id = od * sd + a - front;
             if (id < 0 || id >= D) continue;
@@ -375,17 +375,31 @@ function directBackpropInput(backend: WasmBackend, dy: TensorInfo, filter: Tenso
               for (let e = 0; e < kW; e++) {
                 const iw = ow * sw + e - left;
                 if (iw < 0 || iw >= W) continue;
-                const xBase = (((n * D + id) * H + ih) * W + iw) * C;
-                const wBase = ((a * kH + b) * kW + e) * C * F;
-                for (let c = 0; c < C; c++) {
-                  let acc = 0;
-                  for (let f = 0; f < F; f++) acc += w[wBase + c * F + f] * g[gBase + f];
-                  dx[xBase + c] += acc;
-                }
+                visit(outPos, ((n * D + id) * H + ih) * W + iw, (a * kH + b) * kW + e);
               }
             }
           }
-        }
+}
+
+/** Input gradient for any stride by direct accumulation (slow, correct). */
+function directBackpropInput(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
+  const C = info.inChannels;
+  const F = info.outChannels;
+  const out = alloc(backend, info.inShape);
+  const dx = f32(backend, out);
+  dx.fill(0);
+  const g = f32(backend, dy);
+  const w = f32(backend, filter);
+  forEachWindowTap(info, (outPos, inPos, tap) => {
+    const gBase = outPos * F;
+    const xBase = inPos * C;
+    const wBase = tap * C * F;
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let f = 0; f < F; f++) acc += w[wBase + c * F + f] * g[gBase + f];
+      dx[xBase + c] += acc;
+    }
+  });
   return out;
 }
 
@@ -714,38 +728,21 @@ function simdBackpropFilter(
 
 /** Filter gradient for any stride by direct accumulation (slow, correct), float64 accumulators. */
 function directBackpropFilter(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv3DInfo): TensorInfo {
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo, F] = info.outShape;
-  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
-  const { front, top, left } = info.padInfo;
-  const acc = new Float64Array(kD * kH * kW * C * F);
+  const C = info.inChannels;
+  const F = info.outChannels;
+  const acc = new Float64Array(info.filterDepth * info.filterHeight * info.filterWidth * C * F);
   const xs = f32(backend, x);
   const g = f32(backend, dy);
-  for (let n = 0; n < N; n++)
-    for (let od = 0; od < Do; od++)
-      for (let oh = 0; oh < Ho; oh++)
-        for (let ow = 0; ow < Wo; ow++) {
-          const gBase = (((n * Do + od) * Ho + oh) * Wo + ow) * F;
-          for (let a = 0; a < kD; a++) {
-            const id = od * sd + a - front;
-            if (id < 0 || id >= D) continue;
-            for (let b = 0; b < kH; b++) {
-              const ih = oh * sh + b - top;
-              if (ih < 0 || ih >= H) continue;
-              for (let e = 0; e < kW; e++) {
-                const iw = ow * sw + e - left;
-                if (iw < 0 || iw >= W) continue;
-                const xBase = (((n * D + id) * H + ih) * W + iw) * C;
-                const wBase = ((a * kH + b) * kW + e) * C * F;
-                for (let c = 0; c < C; c++) {
-                  const v = xs[xBase + c];
-                  const o = wBase + c * F;
-                  for (let f = 0; f < F; f++) acc[o + f] += v * g[gBase + f];
-                }
-              }
-            }
-          }
-        }
+  forEachWindowTap(info, (outPos, inPos, tap) => {
+    const gBase = outPos * F;
+    const xBase = inPos * C;
+    const wBase = tap * C * F;
+    for (let c = 0; c < C; c++) {
+      const v = xs[xBase + c];
+      const o = wBase + c * F;
+      for (let f = 0; f < F; f++) acc[o + f] += v * g[gBase + f];
+    }
+  });
   const out = alloc(backend, info.filterShape);
   f32(backend, out).set(acc);
   return out;
@@ -792,39 +789,25 @@ function pool2Simd(info: tf.backend_util.Conv3DInfo): { rt: SimdRuntime; dims: n
  * -1 for a window without inputs (or only NaNs). The forward pass reads the maxima there, the gradient routes dy there.
  */
 function maxPoolArgmax(info: tf.backend_util.Conv3DInfo, xs: Float32Array): Int32Array {
-  const [N, D, H, W, C] = info.inShape;
-  const [, Do, Ho, Wo] = info.outShape;
-  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, strideDepth: sd, strideHeight: sh, strideWidth: sw } = info;
-  const { front, top, left } = info.padInfo;
-  const where = new Int32Array(N * Do * Ho * Wo * C).fill(-1);
+  const C = info.inChannels;
+  const where = new Int32Array(info.outShape.reduce((a, b) => a * b, 1)).fill(-1);
   const best = new Float32Array(C);
-  for (let n = 0; n < N; n++)
-    for (let od = 0; od < Do; od++)
-      for (let oh = 0; oh < Ho; oh++)
-        for (let ow = 0; ow < Wo; ow++) {
-          const oBase = (((n * Do + od) * Ho + oh) * Wo + ow) * C;
-          best.fill(-Infinity);
-          for (let a = 0; a < kD; a++) {
-            const id = od * sd + a - front;
-            if (id < 0 || id >= D) continue;
-            for (let b = 0; b < kH; b++) {
-              const ih = oh * sh + b - top;
-              if (ih < 0 || ih >= H) continue;
-              for (let e = 0; e < kW; e++) {
-                const iw = ow * sw + e - left;
-                if (iw < 0 || iw >= W) continue;
-                const iBase = (((n * D + id) * H + ih) * W + iw) * C;
-                for (let c = 0; c < C; c++) {
-                  const v = xs[iBase + c];
-                  if (v >= best[c]) {
-                    best[c] = v;
-                    where[oBase + c] = iBase + c;
-                  }
-                }
-              }
-            }
-          }
-        }
+  let current = -1;
+  forEachWindowTap(info, (outPos, inPos) => {
+    if (outPos !== current) {
+      best.fill(-Infinity);
+      current = outPos;
+    }
+    const oBase = outPos * C;
+    const iBase = inPos * C;
+    for (let c = 0; c < C; c++) {
+      const v = xs[iBase + c];
+      if (v >= best[c]) {
+        best[c] = v;
+        where[oBase + c] = iBase + c;
+      }
+    }
+  });
   return where;
 }
 
