@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
 import { inNotebook } from '../viz/notebook';
-import { configureWasm } from './wasm-3d';
+import { configureWasm, type WasmSetup } from './wasm-3d';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -29,7 +29,7 @@ export interface BackendInfo {
   threads: number;
   /** True when xai3d's replacement wasm kernels for 3D convolution are installed. */
   fast3dKernels: boolean;
-  /** True when xai3d's SIMD kernels (lib/backend/simd/: filter gradient, max pooling) run on the wasm memory. */
+  /** True when xai3d's SIMD kernels (lib/backend/simd/: convolutions, pooling, sums, LRP's division) are running. */
   simdKernels: boolean;
   /** Why a preferred backend was skipped under `auto`, if it was. */
   notes: string[];
@@ -92,7 +92,7 @@ async function useBackend(name: BackendName): Promise<void> {
   await tf.ready();
 }
 
-async function initWasm(threads: number): Promise<{ threads: number; fast: boolean; simd: boolean; simdNote?: string }> {
+async function initWasm(threads: number): Promise<WasmSetup> {
   return configureWasm(threads, useBackend);
 }
 

@@ -13,10 +13,15 @@ import { startSimd, type WasmMemoryLike } from './simd/index';
 import type { BackendName } from './select';
 import { enableWasmThreads, releaseWasmWorkers } from './wasm-threads';
 
-export async function configureWasm(
-  threads: number,
-  useBackend: (name: BackendName) => Promise<void>,
-): Promise<{ threads: number; fast: boolean; simd: boolean; simdNote?: string }> {
+/** What configureWasm set up: threads, replacement kernels, SIMD kernels (and why not, if they failed to start). */
+export interface WasmSetup {
+  threads: number;
+  fast: boolean;
+  simd: boolean;
+  simdNote?: string;
+}
+
+export async function configureWasm(threads: number, useBackend: (name: BackendName) => Promise<void>): Promise<WasmSetup> {
   const kernels = (process.env.XAI3D_WASM_KERNELS ?? 'fast').trim().toLowerCase();
   if (kernels !== 'fast' && kernels !== 'stock') {
     throw new Error(`XAI3D_WASM_KERNELS="${process.env.XAI3D_WASM_KERNELS}" is not valid; use fast or stock`);
