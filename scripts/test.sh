@@ -17,6 +17,7 @@ TESTS=(
   test/training.test.ts
   test/explain.test.ts
   test/evaluate.test.ts
+  test/stats.test.ts
   test/notebooks.test.ts
 )
 

@@ -2,8 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'path';
 import { initBackend } from '../backend/select';
-import { aopc, parsePerturb, type AopcConfig } from '../evaluate/aopc';
-import { classSensitivity, sanityCheck } from '../evaluate/sanity';
+import { aopc, parsePerturb, AOPC_DEFAULTS, type AopcConfig } from '../evaluate/aopc';
+import { classSensitivity, resolveSanityConfig, sanityCheck, type SanityConfig } from '../evaluate/sanity';
 import { explainTensor, METHODS, type ExplainOptions, type Method } from '../explain/explain';
 import { readInputVolume } from '../explain/heatmap-io';
 import type { RuleSpec } from '../explain/lrp/rules';
@@ -13,14 +13,19 @@ import { numberOption, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
 const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
-                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON]) [--class K] --stride S --steps L
-                  --hp sum|abs --strategy uniform|greedy --order morf|lerf|random --perturb uniform|constant:V
-                  --seed N --score softmax|logit --out FILE.json
+                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON]) [--class K]
+                  [--stride S (${AOPC_DEFAULTS.strideVoxels})] [--steps L (${AOPC_DEFAULTS.steps})] [--hp sum|abs]
+                  [--strategy uniform|greedy] [--candidate-stride C (${AOPC_DEFAULTS.candidateStride}; greedy)]
+                  [--order morf|lerf|random] [--perturb uniform|constant:V] [--seed N] [--score softmax|logit] --out FILE.json
+scores are the explained class's softmax probability computed from the logits (or the logit itself)
 writes {"curve": [AOPC(0..L)], "scores": [[f(x^0..L)] per input], "aopc", "coverage", "config"} (curve = mean over inputs)`;
 
 const SANITY_USAGE = `usage: xai3d sanity --model DIR/model.json --input FILE [--input FILE ...] --method ${METHODS.join('|')}
                     [--composite NAME] [--rules JSON] [--mode cascading|independent] [--std 0.01] [--seed N]
-                    [--threshold 0.5] --out FILE.json`;
+                    [--threshold 0.5] [--cam-layers all|dense-only] [--null-seeds 2] --out FILE.json
+verdict: a step is "changed" when the 95 % bootstrap interval of the normalised change (1 - |Spearman|) /
+(1 - null |Spearman|), null = fully re-initialised models, lies above --threshold (strictly between 0 and 1);
+pass = changed at the top-layer step; constant maps are "degenerate"`;
 
 function explainOptions(values: Record<string, unknown>): ExplainOptions {
   const method = values.method as string;
@@ -51,7 +56,7 @@ export const aopcCommand: Command = {
     const { values } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, heatmap: { type: 'string', multiple: true },
       method: { type: 'string' }, composite: { type: 'string' }, rules: { type: 'string' }, class: { type: 'string' },
-      stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' },
+      stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' }, 'candidate-stride': { type: 'string' },
       order: { type: 'string' }, perturb: { type: 'string' }, seed: { type: 'string' }, score: { type: 'string' }, out: { type: 'string' },
     }, AOPC_USAGE);
     if (values.help) return 0;
@@ -66,20 +71,21 @@ export const aopcCommand: Command = {
       return v as T;
     };
     const cfg: Partial<AopcConfig> = {
-      strideVoxels: numberOption(values, 'stride', { integer: true, min: 1 }) ?? 4,
-      steps: numberOption(values, 'steps', { integer: true, min: 1 }) ?? 50,
-      hp: pick('hp', ['sum', 'abs'] as const, 'sum'),
-      strategy: pick('strategy', ['uniform', 'greedy'] as const, 'uniform'),
-      order: pick('order', ['morf', 'lerf', 'random'] as const, 'morf'),
+      strideVoxels: numberOption(values, 'stride', { integer: true, min: 1 }) ?? AOPC_DEFAULTS.strideVoxels,
+      steps: numberOption(values, 'steps', { integer: true, min: 1 }) ?? AOPC_DEFAULTS.steps,
+      candidateStride: numberOption(values, 'candidate-stride', { integer: true, min: 1 }) ?? AOPC_DEFAULTS.candidateStride,
+      hp: pick('hp', ['sum', 'abs'] as const, AOPC_DEFAULTS.hp),
+      strategy: pick('strategy', ['uniform', 'greedy'] as const, AOPC_DEFAULTS.strategy),
+      order: pick('order', ['morf', 'lerf', 'random'] as const, AOPC_DEFAULTS.order),
       perturb: (() => {
         try {
           return parsePerturb((values.perturb as string | undefined) ?? 'uniform');
         } catch (err) {
-          throw new UsageError((err as Error).message);
+          throw new UsageError(`--${(err as Error).message}`);
         }
       })(),
-      seed: numberOption(values, 'seed', { integer: true }) ?? 0,
-      score: pick('score', ['softmax', 'logit'] as const, 'softmax'),
+      seed: numberOption(values, 'seed', { integer: true }) ?? AOPC_DEFAULTS.seed,
+      score: pick('score', ['softmax', 'logit'] as const, AOPC_DEFAULTS.score),
     };
     await initBackend();
     const model = await loadModel(values.model as string);
@@ -114,23 +120,34 @@ export const sanityCommand: Command = {
     const { values } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, composite: { type: 'string' },
       rules: { type: 'string' }, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
+      'cam-layers': { type: 'string' }, 'null-seeds': { type: 'string' },
     }, SANITY_USAGE);
     if (values.help) return 0;
     const inputs = asList(values.input);
     if (!values.model || inputs.length === 0 || !values.out || !values.method) throw new UsageError(`--model, --input, --method and --out are required\n\n${SANITY_USAGE}`);
-    const mode = (values.mode as string | undefined) ?? 'cascading';
-    if (mode !== 'cascading' && mode !== 'independent') throw new UsageError(`--mode ${mode}: use cascading or independent`);
+    const flags: Record<string, string> = { camLayers: 'cam-layers', nullSeeds: 'null-seeds' };
+    let scfg: SanityConfig;
+    try {
+      scfg = resolveSanityConfig({
+        mode: ((values.mode as string | undefined) ?? 'cascading') as SanityConfig['mode'],
+        std: numberOption(values, 'std') ?? 0.01,
+        seed: numberOption(values, 'seed', { integer: true }) ?? 0,
+        threshold: numberOption(values, 'threshold') ?? 0.5,
+        camLayers: ((values['cam-layers'] as string | undefined) ?? 'all') as SanityConfig['camLayers'],
+        nullSeeds: numberOption(values, 'null-seeds', { integer: true }) ?? 2,
+      });
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      const msg = (err as Error).message;
+      const field = msg.split(' ')[0];
+      throw new UsageError(`--${flags[field] ?? field}${msg.slice(field.length)}`);
+    }
     const opts = explainOptions(values);
     await initBackend();
     const model = await loadModel(values.model as string);
     const { tensor } = loadInputs(inputs);
     try {
-      const r = sanityCheck(model, tensor, opts, {
-        mode,
-        std: numberOption(values, 'std', { min: 0 }) ?? 0.01,
-        seed: numberOption(values, 'seed', { integer: true }) ?? 0,
-        threshold: numberOption(values, 'threshold') ?? 0.5,
-      });
+      const r = sanityCheck(model, tensor, opts, scfg);
       const cs = model.outputs[0].shape[1]! >= 2 ? classSensitivity(model, tensor, opts) : null;
       writeJsonAtomic(values.out as string, {
         method: r.method,
@@ -138,12 +155,18 @@ export const sanityCommand: Command = {
         mode: r.mode,
         reinitialisation: r.reinitialisation,
         threshold: r.threshold,
+        metric: r.metric,
+        criterion: r.criterion,
         verdict: r.verdict,
+        firstChangedLayer: r.firstChangedLayer,
+        null: r.null,
+        camLayers: r.camLayers,
         classes: r.classes,
-        steps: r.steps.map((s) => ({ randomised: s.randomised, mean: s.mean, perVolume: s.perVolume })),
+        steps: r.steps.map((s) => ({ randomised: s.randomised, mean: s.mean, change: s.change, status: s.status, perVolume: s.perVolume })),
         classSensitivity: cs ? { mean: cs.mean, classes: cs.classes } : null,
       });
-      process.stderr.write(`sanity (${r.mode}) ${r.method}${r.composite ? ` ${r.composite}` : ''}: ${r.verdict} (top-layer |Spearman| ${r.steps[0].mean.spearmanAbs.toFixed(3)}, threshold ${r.threshold}) -> ${values.out}\n`);
+      const c = r.steps[0].change;
+      process.stderr.write(`sanity (${r.mode}) ${r.method}${r.composite ? ` ${r.composite}` : ''}: ${r.verdict} (top-layer ${r.metric} ${r.steps[0].mean[r.metric].toFixed(3)}, null ${r.null.mean.toFixed(3)}, change ${c.estimate.toFixed(3)} [${c.lo.toFixed(3)}, ${c.hi.toFixed(3)}] vs threshold ${r.threshold}; first changed layer ${r.firstChangedLayer ?? 'none'}) -> ${values.out}\n`);
     } finally {
       tensor.dispose();
     }

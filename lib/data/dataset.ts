@@ -31,6 +31,8 @@ export interface VolumeDataset {
   groundTruth?(i: number): Uint8Array | null;
   /** Atlas label volume of volume i on the same grid (phantoms: AAL), or null. */
   atlas?(i: number): Uint8Array | null;
+  /** Brain mask of volume i on the same grid (phantoms), or null. */
+  brainMask?(i: number): Uint8Array | null;
   /** Names of the ground-truth labels (1..K). */
   readonly groundTruthNames?: Record<number, string>;
 }

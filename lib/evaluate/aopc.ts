@@ -1,19 +1,22 @@
 /**
- * AOPC: the area over the perturbation curve (Samek et al. 2017), as the thesis used it (xai-conventions.md).
+ * AOPC: the area over the perturbation curve (Samek et al. 2017), as the thesis used it (docs/methods.md).
  *
- * Regions are cubes of side `strideVoxels`: `uniform` is the non-overlapping grid; `greedy` picks, at every step,
- * the cube position (any voxel offset) whose priority is largest on the heatmap with the already perturbed voxels
- * set to zero. Priority is the cube's relevance `sum` or `abs` sum. MoRF takes the most relevant first (ties: the
+ * Regions are cubes of side `strideVoxels`: `uniform` is the non-overlapping grid; `greedy` is the thesis's search
+ * over overlapping cubes (a new cube every step, candidates on a `candidateStride` grid, priority over the voxels not
+ * yet perturbed). Priority is the cube's relevance `sum` or `abs` sum. MoRF takes the most relevant first (ties: the
  * lower cube index, row-major over d, h, w), LeRF the least relevant first, `random` a seeded order. Perturbation
- * replaces a cube's voxels with seeded uniform noise over the data range, or a constant; perturbations accumulate.
- * The score is the explained class's softmax probability (or logit). For image n:
+ * replaces a cube's voxels with seeded uniform noise over the data range, or a constant (removal); perturbations
+ * accumulate. The score is the explained class's softmax probability computed from the logits (the pre-softmax
+ * output, read exactly as the explanation chain reads it, so a model that ends in a softmax scores like its linear
+ * twin), or that logit. For image n:
  *     AOPC_n(k) = 1/(k+1) sum_{i=0..k} (f(x^0) - f(x^i)),  k = 0..L
- * The curve is the mean over images; AOPC = curve(L); coverage = L / number of uniform cubes.
+ * The curve is the mean over images; AOPC = curve(L); coverage = the fraction of voxels perturbed after L steps.
  * All L+1 perturbed copies of a volume are built first and scored in batches, so the cost stays close to the (L+1) x N
  * forward passes it needs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
+import { disposeChain, forwardLogits, modelChain } from '../explain/chain';
 import { Rng } from '../util/random';
 
 export type Shape3 = [number, number, number];
@@ -26,6 +29,8 @@ export interface AopcConfig {
   /** Region priority. */
   hp: 'sum' | 'abs';
   strategy: 'uniform' | 'greedy';
+  /** Greedy search only: candidate cube corners lie on a grid of this step (1: every position where a cube fits). */
+  candidateStride: number;
   order: 'morf' | 'lerf' | 'random';
   /** 'uniform' noise over dataRange, or a constant value. */
   perturb: { kind: 'uniform' } | { kind: 'constant'; value: number };
@@ -40,6 +45,7 @@ export const AOPC_DEFAULTS: AopcConfig = {
   steps: 500,
   hp: 'sum',
   strategy: 'uniform',
+  candidateStride: 1,
   order: 'morf',
   perturb: { kind: 'uniform' },
   dataRange: [0, 1],
@@ -52,7 +58,7 @@ export function parsePerturb(text: string): AopcConfig['perturb'] {
   if (text === 'uniform') return { kind: 'uniform' };
   const m = /^constant:(-?\d+(\.\d+)?(e-?\d+)?)$/.exec(text);
   if (m) return { kind: 'constant', value: Number(m[1]) };
-  throw new Error(`--perturb ${text}: use uniform or constant:V (e.g. constant:0)`);
+  throw new Error(`perturb ${text}: use uniform or constant:V (e.g. constant:0)`);
 }
 
 export interface Cube {
@@ -90,57 +96,105 @@ export function uniformOrder(map: ArrayLike<number>, shape: Shape3, cfg: Pick<Ao
 }
 
 /** Summed-volume table of `v` (size (D+1)(H+1)(W+1)). */
-function integral(v: Float64Array, shape: Shape3): Float64Array {
+function integral(v: Float64Array, shape: Shape3, S = new Float64Array((shape[0] + 1) * (shape[1] + 1) * (shape[2] + 1))): Float64Array {
   const [D, H, W] = shape;
-  const S = new Float64Array((D + 1) * (H + 1) * (W + 1));
-  const at = (d: number, h: number, w: number) => (d * (H + 1) + h) * (W + 1) + w;
+  const W1 = W + 1;
+  const P = (H + 1) * W1;
   for (let d = 1; d <= D; d++)
-    for (let h = 1; h <= H; h++)
+    for (let h = 1; h <= H; h++) {
+      let row = 0;
+      const src = ((d - 1) * H + (h - 1)) * W;
+      const base = d * P + h * W1;
       for (let w = 1; w <= W; w++) {
-        S[at(d, h, w)] = v[((d - 1) * H + (h - 1)) * W + (w - 1)] + S[at(d - 1, h, w)] + S[at(d, h - 1, w)] + S[at(d, h, w - 1)] - S[at(d - 1, h - 1, w)] - S[at(d - 1, h, w - 1)] - S[at(d, h - 1, w - 1)] + S[at(d - 1, h - 1, w - 1)];
+        row += v[src + w - 1];
+        // S(d,h,w) = row sum + S(d,h-1,w) + S(d-1,h,w) - S(d-1,h-1,w)
+        S[base + w] = row + S[base - W1 + w] + S[base - P + w] - S[base - P - W1 + w];
       }
+    }
   return S;
 }
 
+/** Corners of the greedy search's candidate cubes: every `candidateStride`-th position where a cube of side s fits. */
+export function greedyCandidates(shape: Shape3, s: number, candidateStride: number): Cube[] {
+  const out: Cube[] = [];
+  for (let d = 0; d + s <= shape[0]; d += candidateStride) for (let h = 0; h + s <= shape[1]; h += candidateStride) for (let w = 0; w + s <= shape[2]; w += candidateStride) out.push({ d, h, w });
+  return out;
+}
+
 /**
- * Greedy order: at every step the cube position (any offset with the cube inside the volume) with the largest
- * priority on the heatmap with perturbed voxels zeroed (MoRF; LeRF takes the smallest). Ties: the lower index.
+ * The thesis's greedy search (xai-conventions.md): overlapping cubes, a NEW cube at every step. Candidates are the
+ * cube positions on a `candidateStride` grid; at step k the pick is, among candidates not chosen before that still
+ * hold at least one unperturbed voxel, the one with the largest priority (MoRF; LeRF: the smallest; random: a seeded
+ * draw), where the priority (sum or |sum|) counts only the voxels not yet perturbed. Ties: the lowest candidate
+ * index (row-major d, h, w). Two summed-volume tables per step (relevance and unperturbed count) keep it cheap.
+ * Throws when fewer than `steps` cubes can be chosen (every voxel already perturbed).
  */
-export function greedyOrder(map: ArrayLike<number>, shape: Shape3, cfg: Pick<AopcConfig, 'strideVoxels' | 'hp' | 'order' | 'steps'>): Cube[] {
+export function greedyOrder(map: ArrayLike<number>, shape: Shape3, cfg: Pick<AopcConfig, 'strideVoxels' | 'hp' | 'order' | 'steps'> & Partial<Pick<AopcConfig, 'candidateStride' | 'seed'>>, imageSeed = 0): Cube[] {
   const [D, H, W] = shape;
   const s = cfg.strideVoxels;
-  if (s > D || s > H || s > W) throw new Error(`stride ${s} is larger than the volume ${shape.join('x')}`);
+  const cs = cfg.candidateStride ?? 1;
+  if (s > D || s > H || s > W) throw new Error(`strideVoxels ${s} is larger than the volume ${shape.join('x')}`);
+  const cands = greedyCandidates(shape, s, cs);
+  const n = D * H * W;
   const work = Float64Array.from(map, (v) => (cfg.hp === 'abs' ? Math.abs(v) : v));
+  const free = new Float64Array(n).fill(1);
+  const chosen = new Uint8Array(cands.length);
+  const S = new Float64Array((D + 1) * (H + 1) * (W + 1));
+  const F = new Float64Array(S.length);
+  const rng = cfg.order === 'random' ? new Rng((cfg.seed ?? 0) * 1000003 + imageSeed * 7 + 2) : null;
+  const P = (H + 1) * (W + 1);
+  const W1 = W + 1;
+  const box = (T: Float64Array, c: Cube) => {
+    const a = c.d * P + c.h * W1 + c.w;
+    const dd = s * P;
+    const hh = s * W1;
+    return T[a + dd + hh + s] - T[a + hh + s] - T[a + dd + s] - T[a + dd + hh] + T[a + s] + T[a + hh] + T[a + dd] - T[a];
+  };
   const out: Cube[] = [];
-  const at = (d: number, h: number, w: number) => (d * (H + 1) + h) * (W + 1) + w;
   for (let step = 0; step < cfg.steps; step++) {
-    const S = integral(work, shape);
+    integral(work, shape, S);
+    integral(free, shape, F);
+    let pick = -1;
     let best = cfg.order === 'lerf' ? Infinity : -Infinity;
-    let pick: Cube | null = null;
-    for (let d = 0; d + s <= D; d++)
-      for (let h = 0; h + s <= H; h++)
-        for (let w = 0; w + s <= W; w++) {
-          const v = S[at(d + s, h + s, w + s)] - S[at(d, h + s, w + s)] - S[at(d + s, h, w + s)] - S[at(d + s, h + s, w)] + S[at(d, h, w + s)] + S[at(d, h + s, w)] + S[at(d + s, h, w)] - S[at(d, h, w)];
-          if (cfg.order === 'lerf' ? v < best : v > best) {
-            best = v;
-            pick = { d, h, w };
-          }
-        }
-    out.push(pick!);
-    for (let d = pick!.d; d < pick!.d + s; d++)
-      for (let h = pick!.h; h < pick!.h + s; h++) work.fill(0, (d * H + h) * W + pick!.w, (d * H + h) * W + pick!.w + s);
+    const open: number[] = [];
+    for (let c = 0; c < cands.length; c++) {
+      if (chosen[c] || box(F, cands[c]) < 0.5) continue;
+      if (rng) {
+        open.push(c);
+        continue;
+      }
+      const v = box(S, cands[c]);
+      if (cfg.order === 'lerf' ? v < best : v > best) {
+        best = v;
+        pick = c;
+      }
+    }
+    if (rng && open.length > 0) pick = open[rng.int(open.length)];
+    if (pick < 0) throw new Error(`greedy search: only ${step} cubes of side ${s} can be chosen before every voxel of the ${shape.join('x')} volume is perturbed (steps ${cfg.steps}); lower steps`);
+    chosen[pick] = 1;
+    const c = cands[pick];
+    out.push(c);
+    for (let d = c.d; d < c.d + s; d++)
+      for (let h = c.h; h < c.h + s; h++) {
+        const row = (d * H + h) * W + c.w;
+        work.fill(0, row, row + s);
+        free.fill(0, row, row + s);
+      }
   }
   return out;
 }
 
 /** Perturb cube c of x in place. */
-function perturbCube(x: Float32Array, shape: Shape3, c: Cube, s: number, cfg: AopcConfig, rng: Rng): void {
+function perturbCube(x: Float32Array, shape: Shape3, c: Cube, s: number, cfg: AopcConfig, rng: Rng, touched: Uint8Array): void {
   const [D, H, W] = shape;
   const [lo, hi] = cfg.dataRange;
   for (let d = c.d; d < Math.min(D, c.d + s); d++)
     for (let h = c.h; h < Math.min(H, c.h + s); h++) {
       const row = (d * H + h) * W;
-      for (let w = c.w; w < Math.min(W, c.w + s); w++) x[row + w] = cfg.perturb.kind === 'uniform' ? rng.uniform(lo, hi) : cfg.perturb.value;
+      for (let w = c.w; w < Math.min(W, c.w + s); w++) {
+        x[row + w] = cfg.perturb.kind === 'uniform' ? rng.uniform(lo, hi) : cfg.perturb.value;
+        touched[row + w] = 1;
+      }
     }
 }
 
@@ -162,13 +216,33 @@ export interface AopcResult {
   seconds: number;
 }
 
-function validate(cfg: AopcConfig, shape: Shape3): void {
-  if (!Number.isInteger(cfg.strideVoxels) || cfg.strideVoxels < 1) throw new Error(`--stride ${cfg.strideVoxels}: must be a positive integer`);
-  if (cfg.strideVoxels > Math.min(...shape)) throw new Error(`--stride ${cfg.strideVoxels} is larger than the volume ${shape.join('x')}`);
-  if (!Number.isInteger(cfg.steps) || cfg.steps < 1) throw new Error(`--steps ${cfg.steps}: must be a positive integer`);
+/** Fill in the defaults and check every field; errors name the option field. */
+export function resolveAopcConfig(config: Partial<AopcConfig>, shape: Shape3): AopcConfig {
+  const cfg: AopcConfig = { ...AOPC_DEFAULTS, ...config };
+  const int = (name: keyof AopcConfig, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw new Error(`${name} ${v}: must be an integer >= ${min}`);
+  };
+  int('strideVoxels', cfg.strideVoxels, 1);
+  int('steps', cfg.steps, 1);
+  int('candidateStride', cfg.candidateStride, 1);
+  if (!Number.isInteger(cfg.seed)) throw new Error(`seed ${cfg.seed}: must be an integer`);
+  if (cfg.strideVoxels > Math.min(...shape)) throw new Error(`strideVoxels ${cfg.strideVoxels} is larger than the volume ${shape.join('x')}`);
+  if (cfg.hp !== 'sum' && cfg.hp !== 'abs') throw new Error(`hp ${cfg.hp}: use sum or abs`);
+  if (cfg.strategy !== 'uniform' && cfg.strategy !== 'greedy') throw new Error(`strategy ${cfg.strategy}: use uniform or greedy`);
+  if (!['morf', 'lerf', 'random'].includes(cfg.order)) throw new Error(`order ${cfg.order}: use morf, lerf or random`);
+  if (cfg.score !== 'softmax' && cfg.score !== 'logit') throw new Error(`score ${cfg.score}: use softmax or logit`);
+  if (cfg.perturb.kind === 'constant' && !Number.isFinite(cfg.perturb.value)) throw new Error(`perturb constant ${cfg.perturb.value}: must be a finite number`);
   const nCubes = uniformCubes(shape, cfg.strideVoxels).length;
-  if (cfg.strategy === 'uniform' && cfg.steps > nCubes) throw new Error(`--steps ${cfg.steps} is more than the ${nCubes} cubes of side ${cfg.strideVoxels} in a ${shape.join('x')} volume`);
-  if (!(cfg.dataRange[0] < cfg.dataRange[1])) throw new Error(`data range [${cfg.dataRange}] is empty`);
+  if (cfg.strategy === 'uniform' && cfg.steps > nCubes) throw new Error(`steps ${cfg.steps} is more than the ${nCubes} cubes of side ${cfg.strideVoxels} in a ${shape.join('x')} volume`);
+  const nCand = greedyCandidates(shape, cfg.strideVoxels, cfg.candidateStride).length;
+  if (cfg.strategy === 'greedy' && cfg.steps > nCand) throw new Error(`steps ${cfg.steps} is more than the ${nCand} greedy candidates (strideVoxels ${cfg.strideVoxels}, candidateStride ${cfg.candidateStride}) in a ${shape.join('x')} volume`);
+  if (!(cfg.dataRange[0] < cfg.dataRange[1])) throw new Error(`dataRange [${cfg.dataRange}] is empty`);
+  return cfg;
+}
+
+/** A short label of the perturbation ("uniform noise", "constant 0"). */
+export function perturbLabel(p: AopcConfig['perturb']): string {
+  return p.kind === 'uniform' ? 'uniform noise' : `constant ${p.value}`;
 }
 
 /**
@@ -176,8 +250,7 @@ function validate(cfg: AopcConfig, shape: Shape3): void {
  * volume (default: the predicted class of the unperturbed volume).
  */
 export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shape3, heatmaps: Float32Array[], config: Partial<AopcConfig> = {}, classes?: number[], batchSize?: number): AopcResult {
-  const cfg: AopcConfig = { ...AOPC_DEFAULTS, ...config };
-  validate(cfg, shape);
+  const cfg = resolveAopcConfig(config, shape);
   if (heatmaps.length !== volumes.length) throw new Error(`${heatmaps.length} heatmaps for ${volumes.length} inputs`);
   const n = shape[0] * shape[1] * shape[2];
   volumes.forEach((v, i) => {
@@ -188,9 +261,14 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
   const started = performance.now();
   const scores: number[][] = [];
   const usedClasses: number[] = [];
+  const coverages: number[] = [];
   let passes = 0;
+  // Scores come from the explanation chain's logits (a final softmax is dropped there), never from model.predict.
+  const chain = modelChain(model);
+  try {
   volumes.forEach((vol, img) => {
-    const order = cfg.strategy === 'greedy' ? greedyOrder(heatmaps[img], shape, cfg) : uniformOrder(heatmaps[img], shape, cfg, img).slice(0, cfg.steps);
+    const order = cfg.strategy === 'greedy' ? greedyOrder(heatmaps[img], shape, cfg, img) : uniformOrder(heatmaps[img], shape, cfg, img).slice(0, cfg.steps);
+    const touched = new Uint8Array(n);
     const rng = new Rng(cfg.seed * 1000003 + img);
     const L = order.length;
     // x^0 .. x^L, each a perturbation of the previous one.
@@ -198,15 +276,16 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
     copies.set(vol, 0);
     for (let k = 1; k <= L; k++) {
       copies.copyWithin(k * n, (k - 1) * n, k * n);
-      perturbCube(copies.subarray(k * n, (k + 1) * n), shape, order[k - 1], cfg.strideVoxels, cfg, rng);
+      perturbCube(copies.subarray(k * n, (k + 1) * n), shape, order[k - 1], cfg.strideVoxels, cfg, rng, touched);
     }
+    coverages.push(touched.reduce((a, t) => a + t, 0) / n);
     const f: number[] = [];
     let cls = classes?.[img];
     for (let s0 = 0; s0 <= L; s0 += batch) {
       const m = Math.min(batch, L + 1 - s0);
       const out = tf.tidy(() => {
         const x = tf.tensor5d(copies.subarray(s0 * n, (s0 + m) * n), [m, shape[0], shape[1], shape[2], 1]);
-        const logits = model.predict(x) as tf.Tensor2D;
+        const logits = forwardLogits(chain, x);
         return (cfg.score === 'softmax' ? tf.softmax(logits) : logits).arraySync() as number[][];
       });
       passes += m;
@@ -216,6 +295,9 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
     usedClasses.push(cls!);
     scores.push(f);
   });
+  } finally {
+    disposeChain(chain);
+  }
   const perImage = scores.map((f) => {
     const curve: number[] = [];
     let acc = 0;
@@ -238,7 +320,7 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
     perImage,
     scores,
     aopc: curve[curve.length - 1],
-    coverage: cfg.steps / uniformCubes(shape, cfg.strideVoxels).length,
+    coverage: coverages.reduce((a, c) => a + c, 0) / Math.max(1, coverages.length),
     classes: usedClasses,
     config: cfg,
     forwardPasses: passes,

@@ -1,5 +1,6 @@
 /**
- * Similarity of two heatmaps: Spearman rank correlation (average ranks for ties) on signed and on absolute values,
+ * Similarity of two heatmaps (docs/methods.md). A constant map has no rank order and no variance: every similarity
+ * with it is undefined (NaN), and the sanity check reports such a comparison as degenerate. Definitions: Spearman rank correlation (average ranks for ties) on signed and on absolute values,
  * Pearson correlation, and 3D SSIM (Wang et al. 2004, extended to volumes: a uniform 7x7x7 window, valid region
  * only, maps min-max normalised to [0, 1] so L = 1, C1 = (0.01 L)^2, C2 = (0.03 L)^2).
  */
@@ -26,7 +27,7 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
     saa += x * x;
     sbb += y * y;
   }
-  if (saa === 0 || sbb === 0) return saa === sbb ? 1 : 0;
+  if (saa === 0 || sbb === 0) return NaN; // a constant map: correlation undefined
   return sab / Math.sqrt(saa * sbb);
 }
 
@@ -109,7 +110,14 @@ export interface Similarity {
   ssim: number;
 }
 
+/** True when every value equals the first (no rank order, no variance). */
+export function isConstant(v: ArrayLike<number>): boolean {
+  for (let i = 1; i < v.length; i++) if (v[i] !== v[0]) return false;
+  return true;
+}
+
 export function similarity(a: ArrayLike<number>, b: ArrayLike<number>, shape: Shape3): Similarity {
+  if (isConstant(a) || isConstant(b)) return { spearman: NaN, spearmanAbs: NaN, pearson: NaN, ssim: NaN };
   return {
     spearman: spearman(a, b),
     spearmanAbs: spearman(Float64Array.from(a, Math.abs), Float64Array.from(b, Math.abs)),

@@ -191,3 +191,14 @@ export function forwardChain(steps: Step[], x: tf.Tensor): { inputs: tf.Tensor[]
   }
   return { inputs, logits: h as tf.Tensor2D };
 }
+
+/** The chain's logits (a final softmax dropped), freeing each intermediate activation as soon as it is used. */
+export function forwardLogits(steps: Step[], x: tf.Tensor): tf.Tensor2D {
+  let h = x;
+  for (const s of steps) {
+    const next = forwardStep(s, h);
+    if (h !== x) h.dispose();
+    h = next;
+  }
+  return (h === x ? h.clone() : h) as tf.Tensor2D;
+}

@@ -80,6 +80,48 @@ export interface TriplanarOptions {
   anatomyRange?: [number, number];
   /** Axis titles of the three views. */
   viewNames?: [string, string, string];
+  /**
+   * Voxel -> world (RAS+, mm) affine of the volume, as NIfTI (column 0: the W axis, 1: H, 2: D). With it the views are
+   * named sagittal / coronal / axial, shown superior up (axial: anterior up), in the neurological convention (the
+   * subject's right on the right; sagittal: anterior on the left), with the edges lettered L/R, A/P, S/I.
+   */
+  affine?: number[][];
+}
+
+/** For each volume axis (0: D, 1: H, 2: W): its world axis (0: x R/L, 1: y A/P, 2: z S/I) and sign, from a NIfTI affine. */
+export function worldAxes(affine: number[][]): { world: 0 | 1 | 2; sign: 1 | -1 }[] {
+  const column = [2, 1, 0]; // D -> k, H -> j, W -> i
+  const out = column.map((c) => {
+    let r = 0;
+    for (let k = 1; k < 3; k++) if (Math.abs(affine[k][c]) > Math.abs(affine[r][c])) r = k;
+    return { world: r as 0 | 1 | 2, sign: (affine[r][c] >= 0 ? 1 : -1) as 1 | -1 };
+  });
+  if (new Set(out.map((o) => o.world)).size !== 3) throw new Error('triplanarFigure: the affine is oblique beyond 45 degrees (two volume axes map to one world axis)');
+  return out;
+}
+
+const LETTERS: [string, string][] = [['L', 'R'], ['P', 'A'], ['I', 'S']];
+const PLANE_NAMES = ['sagittal', 'coronal', 'axial'];
+
+function transpose(m: (number | null)[][]): (number | null)[][] {
+  return m[0].map((_, c) => m.map((r) => r[c]));
+}
+
+/** The centroid (rounded voxel) of the voxels whose label is in `labels` (default: any > 0); null for an empty mask. */
+export function maskCentroid(mask: ArrayLike<number>, shape: Shape3, labels?: number[]): SliceIndex | null {
+  const [, H, W] = shape;
+  let n = 0;
+  const s = [0, 0, 0];
+  for (let i = 0; i < mask.length; i++) {
+    const v = mask[i];
+    if (labels ? labels.includes(v) : v > 0) {
+      n++;
+      s[0] += Math.floor(i / (H * W));
+      s[1] += Math.floor(i / W) % H;
+      s[2] += i % W;
+    }
+  }
+  return n > 0 ? { d: Math.round(s[0] / n), h: Math.round(s[1] / n), w: Math.round(s[2] / n) } : null;
 }
 
 function argmaxAbs(v: ArrayLike<number>): number {
@@ -126,6 +168,35 @@ export function triplanarFigure(anatomy: ArrayLike<number>, shape: Shape3, opts:
   const [lo, hi] = opts.anatomyRange ?? [percentileOf(anatomy, 0.5), percentileOf(anatomy, 99.5)];
   const names = opts.viewNames ?? [`D = ${idx.d}`, `H = ${idx.h}`, `W = ${idx.w}`];
   const views: [0 | 1 | 2, number][] = [[0, idx.d], [1, idx.h], [2, idx.w]];
+  // Anatomical orientation of each view from the affine: which plane, whether to transpose, flips, edge letters.
+  const axes = opts.affine ? worldAxes(opts.affine) : null;
+  const orient = views.map(([axis, index]) => {
+    if (!axes) return { transpose: false, yReversed: true, xReversed: false, title: names[axis] };
+    const inPlane = ([0, 1, 2] as const).filter((a) => a !== axis); // [row axis, column axis] of slicePlane
+    const plane = axes[axis].world;
+    const wantVertical = plane === 2 ? 1 : 2; // axial: A/P vertical; else S/I
+    const tr = axes[inPlane[0]].world !== wantVertical;
+    const rowAxis = tr ? inPlane[1] : inPlane[0];
+    const colAxis = tr ? inPlane[0] : inPlane[1];
+    // Row index grows toward the positive letter when sign > 0; the positive letter (S or A) goes on top.
+    const yReversed = axes[rowAxis].sign < 0;
+    // Columns: the subject's right on the right (coronal, axial); sagittal: anterior on the left.
+    const colPositiveRight = plane !== 0;
+    const xReversed = colPositiveRight ? axes[colAxis].sign < 0 : axes[colAxis].sign > 0;
+    const [neg, pos] = LETTERS[axes[colAxis].world];
+    const [vneg, vpos] = LETTERS[axes[rowAxis].world];
+    const w = opts.affine!;
+    const v = [idx.w, idx.h, idx.d];
+    const mm = w[plane][0] * v[0] + w[plane][1] * v[1] + w[plane][2] * v[2] + w[plane][3];
+    const left = colPositiveRight ? neg : pos;
+    const right = colPositiveRight ? pos : neg;
+    void vneg;
+    return { transpose: tr, yReversed, xReversed, title: `${PLANE_NAMES[plane]} ${'xyz'[plane]} = ${mm.toFixed(0)} mm (slice ${index}) · ${left} ◀ ▶ ${right} · top ${vpos}` };
+  });
+  const planeOf = (vol: ArrayLike<number>, axis: 0 | 1 | 2, index: number, v: number) => {
+    const p = slicePlane(vol, shape, axis, index);
+    return orient[v].transpose ? (transpose(p) as number[][]) : p;
+  };
   const data: Trace[] = [];
   const clip = opts.overlay && opts.overlayKind !== 'mask' ? absPercentile(opts.overlay, opts.clipPercentile ?? 99.5) || 1 : 1;
   let maxLabel = 1;
@@ -133,9 +204,9 @@ export function triplanarFigure(anatomy: ArrayLike<number>, shape: Shape3, opts:
   views.forEach(([axis, index], v) => {
     const xa = v === 0 ? 'x' : `x${v + 1}`;
     const ya = v === 0 ? 'y' : `y${v + 1}`;
-    data.push({ type: 'heatmap', z: slicePlane(anatomy, shape, axis, index), colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: lo, zmax: hi, showscale: false, xaxis: xa, yaxis: ya, hoverinfo: 'z', name: 'anatomy' });
+    data.push({ type: 'heatmap', z: planeOf(anatomy, axis, index, v), colorscale: [[0, 'rgb(0,0,0)'], [1, 'rgb(255,255,255)']], zmin: lo, zmax: hi, showscale: false, xaxis: xa, yaxis: ya, hoverinfo: 'z', name: 'anatomy' });
     if (opts.overlay) {
-      const plane = slicePlane(opts.overlay, shape, axis, index);
+      const plane = planeOf(opts.overlay, axis, index, v);
       if (opts.overlayKind === 'mask') {
         const z = plane.map((r) => r.map((x) => (x > 0 ? x : null)));
         const scale: [number, string][] = [];
@@ -154,16 +225,16 @@ export function triplanarFigure(anatomy: ArrayLike<number>, shape: Shape3, opts:
     title: opts.title ? { text: opts.title, font: { size: 14 } } : undefined,
     height: opts.heightPx ?? 320,
     margin: { l: 10, r: 10, t: opts.title ? 40 : 10, b: 30 },
-    xaxis: axis('y', [0, 0.3], names[0]),
-    // Image convention: row 0 at the top.
-    yaxis: { anchor: 'x', scaleanchor: 'x', showticklabels: false, ticks: '', autorange: 'reversed' },
-    xaxis2: axis('y2', [0.34, 0.64], names[1]),
-    yaxis2: { anchor: 'x2', scaleanchor: 'x2', showticklabels: false, ticks: '', autorange: 'reversed' },
-    xaxis3: axis('y3', [0.68, 0.98], names[2]),
-    yaxis3: { anchor: 'x3', scaleanchor: 'x3', showticklabels: false, ticks: '', autorange: 'reversed' },
+    // Image convention without an affine: row 0 at the top.
+    xaxis: { ...axis('y', [0, 0.3], orient[0].title), autorange: orient[0].xReversed ? 'reversed' : true },
+    yaxis: { anchor: 'x', scaleanchor: 'x', showticklabels: false, ticks: '', autorange: orient[0].yReversed ? 'reversed' : true },
+    xaxis2: { ...axis('y2', [0.34, 0.64], orient[1].title), autorange: orient[1].xReversed ? 'reversed' : true },
+    yaxis2: { anchor: 'x2', scaleanchor: 'x2', showticklabels: false, ticks: '', autorange: orient[1].yReversed ? 'reversed' : true },
+    xaxis3: { ...axis('y3', [0.68, 0.98], orient[2].title), autorange: orient[2].xReversed ? 'reversed' : true },
+    yaxis3: { anchor: 'x3', scaleanchor: 'x3', showticklabels: false, ticks: '', autorange: orient[2].yReversed ? 'reversed' : true },
     plot_bgcolor: 'black',
   };
-  return { data, layout, config: { displayModeBar: false } };
+  return { data, layout, config: { displaylogo: false, toImageButtonOptions: { format: 'png', scale: 2 } } };
 }
 
 /** A 3D scatter of the voxels above `threshold` (3D MNIST digits), coloured by value or by an overlay. */
@@ -193,7 +264,7 @@ export function voxelScatterFigure(vol: ArrayLike<number>, shape: Shape3, opts: 
         y,
         z,
         marker: relevance
-          ? { size: 3, color: c, colorscale: 'RdBu', reversescale: true, cmin: -clip, cmax: clip, colorbar: { title: { text: 'relevance' } } }
+          ? { size: 3, color: c, colorscale: RELEVANCE_COLORSCALE, cmin: -clip, cmax: clip, colorbar: { title: { text: 'relevance (red +, blue -)' } } }
           : { size: 3, color: c, colorscale: 'Viridis', cmin: 0, cmax: 1 },
       },
     ],

@@ -24,6 +24,8 @@ import { PREPROCESS_THESIS, preprocessScan, resampleLabels, type CubeGeometry, t
 export const GROUND_TRUTH_DIR = 'ground_truth';
 export const LESION_FILE = 'atrophy_labels.nii.gz';
 export const ATLAS_FILE = 'aal.nii.gz';
+/** Phantoms: the brain mask on the scan's grid (the shortcut audit's "inside the brain"). */
+export const BRAIN_FILE = 'brain_mask.nii.gz';
 export const LESION_NAMES: Record<number, string> = { 1: 'hippocampus', 2: 'amygdala', 3: 'parahippocampal gyrus', 4: 'ventricles', 5: 'temporal cortex' };
 
 export interface SessionScans {
@@ -176,7 +178,7 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
     if (lru.size > 16) lru.delete(lru.keys().next().value as string);
     return v.slice();
   };
-  const readLabels = (i: number, kind: 'gt' | 'aal'): Uint8Array | null => {
+  const readLabels = (i: number, kind: 'gt' | 'aal' | 'brain'): Uint8Array | null => {
     const f = path.join(cacheDir, `${entries[i].row.mriId}.${kind}.nii.gz`);
     return fs.existsSync(f) ? Uint8Array.from(readNifti(f).data) : null;
   };
@@ -193,6 +195,7 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
     affine: (i: number): Mat4 => entries[i].meta.geometry.affine,
     groundTruth: (i: number) => readLabels(i, 'gt'),
     atlas: (i: number) => readLabels(i, 'aal'),
+    brainMask: (i: number) => readLabels(i, 'brain'),
     groundTruthNames: LESION_NAMES,
     meta: {
       source: path.resolve(root),
@@ -219,7 +222,7 @@ function preprocessOne(header: string, session: SessionScans, mriId: string, cfg
   const gtDir = [path.join(root, GROUND_TRUTH_DIR, mriId), path.join(path.dirname(session.dir), GROUND_TRUTH_DIR, mriId)].find((d) => fs.existsSync(d));
   let hasGroundTruth = false;
   if (gtDir) {
-    for (const [file, kind] of [[LESION_FILE, 'gt'], [ATLAS_FILE, 'aal']] as const) {
+    for (const [file, kind] of [[LESION_FILE, 'gt'], [ATLAS_FILE, 'aal'], [BRAIN_FILE, 'brain']] as const) {
       const f = path.join(gtDir, file);
       if (!fs.existsSync(f)) continue;
       const lab = readNifti(f);

@@ -26,7 +26,7 @@ import { readNifti, writeNifti, type Mat4, type Volume } from '../../io/nifti';
 import { progress } from '../../util/progress';
 import { Rng } from '../../util/random';
 import { demographicsCsv, type SessionRow } from './demographics';
-import { ATLAS_FILE, GROUND_TRUTH_DIR, LESION_FILE } from './loader';
+import { ATLAS_FILE, BRAIN_FILE, GROUND_TRUTH_DIR, LESION_FILE } from './loader';
 
 export interface Template {
   name: string;
@@ -373,6 +373,7 @@ interface Rendered {
   scan: Float32Array;
   lesion: Uint8Array;
   aal: Uint8Array;
+  brain: Uint8Array;
 }
 
 /** Render one scan: sample the (atrophied) template through the subject's warp, add bias field and noise. */
@@ -394,6 +395,7 @@ function renderScan(t: Template, intensity: Float32Array, model: RegionModel, wa
   const scan = new Float32Array(n);
   const lesion = new Uint8Array(n);
   const aal = new Uint8Array(n);
+  const brain = new Uint8Array(n);
   const d = new Float64Array(3);
   const S = scanAffine;
   const M = warp.M;
@@ -430,6 +432,7 @@ function renderScan(t: Template, intensity: Float32Array, model: RegionModel, wa
         const near = (Math.round(z) * ty + Math.round(y)) * tx + Math.round(x);
         lesion[idx] = model.lesion[near];
         aal[idx] = t.atlas[near];
+        brain[idx] = t.brain[near];
         // Smooth multiplicative bias field (linear + quadratic in normalised scan coordinates).
         const u0 = i / sx - 0.5;
         const u1 = j / sy - 0.5;
@@ -439,7 +442,7 @@ function renderScan(t: Template, intensity: Float32Array, model: RegionModel, wa
       }
   // Noise on the whole field of view (background too, as in MR magnitude images).
   for (let i = 0; i < n; i++) scan[i] = Math.abs(scan[i] + rng.normal(0, noiseStd));
-  return { scan, lesion, aal };
+  return { scan, lesion, aal, brain };
 }
 
 // ---------------------------------------------------------------- cohort
@@ -607,6 +610,7 @@ export async function buildPhantomCohort(out: string, config: Partial<CohortConf
       fs.mkdirSync(gt, { recursive: true });
       writeNifti(path.join(gt, LESION_FILE), { ...geo, data: rendered.lesion }, { datatype: 'uint8', xformCode: 1 });
       writeNifti(path.join(gt, ATLAS_FILE), { ...geo, data: rendered.aal }, { datatype: 'uint8', xformCode: 1 });
+      writeNifti(path.join(gt, BRAIN_FILE), { ...geo, data: rendered.brain }, { datatype: 'uint8', xformCode: 1 });
       bar.tick(1, r.mriId);
     }
     writeFileAtomic(path.join(tmp, 'oasis_longitudinal.csv'), demographicsCsv(rows));
