@@ -10,7 +10,7 @@ import { configHash } from '../util/hash';
 import type { VolumeDataset } from './dataset';
 import { loadMnist3d } from './mnist3d/dataset';
 import { loadOasis2, type Oasis2Options } from './oasis2/loader';
-import { buildPhantomCohort, COHORT_DEFAULTS } from './oasis2/phantoms';
+import { buildPhantomCohort, COHORT_DEFAULTS, PHANTOM_VERSION } from './oasis2/phantoms';
 
 export async function defaultMnist3d(profile: ProfileConfig = profileConfig()): Promise<VolumeDataset> {
   return loadMnist3d(profile.mnist3d);
@@ -21,7 +21,7 @@ export async function defaultOasis2Root(profile: ProfileConfig = profileConfig()
   const real = process.env.XAI3D_OASIS_ROOT;
   if (real && real.trim() !== '') return path.resolve(real);
   const cfg = { ...COHORT_DEFAULTS, ...profile.phantoms };
-  const root = path.join(dataDir(), 'phantoms', `${profile.name}-${configHash(cfg)}`);
+  const root = path.join(dataDir(), 'phantoms', `${profile.name}-${configHash({ version: PHANTOM_VERSION, cfg })}`);
   if (!fs.existsSync(path.join(root, 'oasis_longitudinal.csv'))) await buildPhantomCohort(root, cfg);
   return root;
 }

@@ -326,6 +326,8 @@ export interface WriteOptions {
   /** Write scl_slope/scl_inter (integer types: stored = (value - inter) / slope). */
   sclSlope?: number;
   sclInter?: number;
+  /** gzip level for .nii.gz (1 fastest .. 9 smallest; default 6). */
+  gzipLevel?: number;
 }
 
 /** Build a NIfTI-1 header for a 3-D volume. */
@@ -379,6 +381,21 @@ function encodeData(data: ArrayLike<number>, opts: WriteOptions): Buffer {
     uint8: [0, 255], int8: [-128, 127], int16: [-32768, 32767], uint16: [0, 65535], int32: [-2147483648, 2147483647],
   };
   const r = ranges[name];
+  // Fast path: uint8 labels that are already integers in range (the phantoms' masks) are a plain copy.
+  if (name === 'uint8' && slope === 1 && inter === 0 && data instanceof Uint8Array) {
+    out.set(data);
+    return out;
+  }
+  // Fast path for int16 (scans): round and clip into an Int16Array, then swap bytes for big-endian files.
+  if (name === 'int16') {
+    const a = new Int16Array(out.buffer, out.byteOffset, data.length);
+    for (let i = 0; i < data.length; i++) {
+      const v = Math.round((data[i] - inter) / slope);
+      a[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+    if (!le) out.swap16();
+    return out;
+  }
   const put: (o: number, v: number) => void = {
     uint8: (o: number, v: number) => dv.setUint8(o, v),
     int8: (o: number, v: number) => dv.setInt8(o, v),
@@ -406,7 +423,7 @@ export function writeNifti(file: string, vol: Pick<Volume, 'dims' | 'pixdim' | '
   const lower = file.toLowerCase();
   if (lower.endsWith('.nii') || lower.endsWith('.nii.gz')) {
     const buf = Buffer.concat([buildHeader(vol, { ...opts, single: true }), encodeData(vol.data, opts)]);
-    writeFileAtomic(file, lower.endsWith('.gz') ? zlib.gzipSync(buf, { level: 6 }) : buf);
+    writeFileAtomic(file, lower.endsWith('.gz') ? zlib.gzipSync(buf, { level: opts.gzipLevel ?? 6 }) : buf);
     return;
   }
   if (lower.endsWith('.hdr') || lower.endsWith('.img')) {
