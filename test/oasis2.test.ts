@@ -10,8 +10,9 @@ import * as path from 'path';
 import { demographicsCsv, labelOf, parseDemographicsCsv, readDemographics, type SessionRow } from '../lib/data/oasis2/demographics';
 import { findSessions, loadOasis2 } from '../lib/data/oasis2/loader';
 import { cubeGeometry, percentile, preprocessScan } from '../lib/data/oasis2/preprocess';
-import { atrophiedTemplate, buildPhantomCohort, DEFAULT_EFFECTS, planCohort, proceduralHead, COHORT_DEFAULTS } from '../lib/data/oasis2/phantoms';
+import { atrophiedTemplate, buildPhantomCohort, DEFAULT_EFFECTS, mesialLoss, planCohort, proceduralHead, regionModel, COHORT_DEFAULTS } from '../lib/data/oasis2/phantoms';
 import { kFoldSplits } from '../lib/data/folds';
+import { auditDataset } from '../lib/data/oasis2/audit';
 import { readNifti, readNiftiHeader, voxelToWorld, writeNifti } from '../lib/io/nifti';
 import { runCli, tempDir } from './helpers';
 
@@ -87,30 +88,37 @@ test('preprocessing: the cube covers the head, keeps world geometry, and maps pe
   void cubeGeometry;
 });
 
-test('atrophy: mesial temporal tissue darkens toward CSF and the ventricles grow with severity', () => {
+test('atrophy: the stated share of mesial temporal tissue is lost, the ventricles grow by the stated fraction', () => {
   const t = proceduralHead();
-  const cohortModel = (sev: number) => {
-    // Access the region model through a one-subject cohort plan's internals: compare template renderings directly.
-    return sev;
-  };
-  void cohortModel;
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const ph = require('../lib/data/oasis2/phantoms') as any;
-  const model = ph.__test_regionModel ? ph.__test_regionModel(t, 4) : null;
-  if (!model) return assert.fail('phantoms must expose its region model for tests (__test_regionModel)');
-  const none = atrophiedTemplate(t, model, 0, DEFAULT_EFFECTS);
-  const full = atrophiedTemplate(t, model, 1, DEFAULT_EFFECTS);
-  const mean = (v: Float32Array, label: number) => {
-    let s = 0;
-    let n = 0;
-    for (let i = 0; i < v.length; i++) if (model.lesion[i] === label) (s += v[i]), n++;
-    return s / n;
-  };
+  const fx = { ...DEFAULT_EFFECTS, partialVolumeLoss: 0 };
+  const model = regionModel(t, fx.ventricleGrowth);
+  const none = atrophiedTemplate(t, model, 0, fx);
   assert.deepEqual(none, t.t1.data);
-  for (const label of [1, 2, 3]) assert.ok(mean(full, label) < mean(none, label) - 10, `region ${label} darkens`);
-  const csfCount = (v: Float32Array) => v.reduce((n, x, i) => n + (model.lesion[i] === 4 && x <= t.csf ? 1 : 0), 0);
-  assert.ok(csfCount(full) > csfCount(none) * 1.5, 'ventricles grow');
+  // Tissue volume: a voxel counts by its distance from CSF toward its template intensity (partial voxels count in part).
+  const tissue = (v: Float32Array, pick: (i: number) => boolean) => {
+    let s = 0;
+    for (let i = 0; i < v.length; i++) if (pick(i) && t.t1.data[i] !== t.csf) s += (v[i] - t.csf) / (t.t1.data[i] - t.csf);
+    return s;
+  };
+  const mesial = (i: number) => model.lesion[i] >= 1 && model.lesion[i] <= 3;
+  for (const sev of [0.5, 1]) {
+    const v = atrophiedTemplate(t, model, sev, fx);
+    const loss = 1 - tissue(v, mesial) / tissue(none, mesial);
+    assert.ok(Math.abs(loss - mesialLoss(sev, fx)) < 0.01, `severity ${sev}: mesial tissue loss ${loss.toFixed(3)} vs stated ${mesialLoss(sev, fx)}`);
+    // Ventricles: CSF volume grows by severity x ventricleGrowth of the template's ventricles.
+    // (Counted in tissue voxels, t1 >= CSF + 15, turned to CSF, relative to the template's ventricle voxels.)
+    let ventricles = 0;
+    let added = 0;
+    for (let i = 0; i < v.length; i++) {
+      if (model.lesion[i] !== 4) continue;
+      if (model.ventricleDistance[i] === 0) ventricles++;
+      else if (t.t1.data[i] >= t.csf + 15) added += (t.t1.data[i] - v[i]) / (t.t1.data[i] - t.csf);
+    }
+    const growth = added / ventricles;
+    assert.ok(Math.abs(growth - sev * fx.ventricleGrowth) < 0.02, `severity ${sev}: ventricle growth ${growth.toFixed(3)} vs stated ${sev * fx.ventricleGrowth}`);
+  }
   // Outside the modelled regions nothing changes.
+  const full = atrophiedTemplate(t, model, 1, fx);
   for (let i = 0; i < full.length; i += 37) if (model.lesion[i] === 0) assert.equal(full[i], none[i]);
 });
 
@@ -272,4 +280,26 @@ test('xai3d data: inspect NIfTI and OASIS roots, build phantoms, load them', { t
   const missing = runCli(['data', 'inspect', path.join(dir, 'none.nii')]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /none\.nii: no such file or folder/);
+});
+
+test('shortcut audit: passes a default cohort, flags one whose AD heads are shifted by 5 mm; the disease feature separates', { timeout: 600_000 }, async () => {
+  // Small scans of the procedural head (2 mm voxels) keep this fast; 40 subjects, one visit each.
+  const base = { subjects: 40, minVisits: 1, maxVisits: 1, seed: 11, template: 'procedural' as const, dementedShare: 0.5, convertedShare: 0, scanDims: [96, 96, 64] as [number, number, number], scanPixdim: [2, 2, 2] as [number, number, number], shiftMm: 2, effects: { ...DEFAULT_EFFECTS, mesialTissueLoss: 0.6, partialVolumeLoss: 0.3 } };
+  const clean = path.join(tempDir(), 'clean');
+  await buildPhantomCohort(clean, base);
+  const shifted = path.join(tempDir(), 'shifted');
+  await buildPhantomCohort(shifted, { ...base, shortcutShiftMm: [0, 0, 5] });
+  const cache = tempDir();
+  const a = auditDataset(await loadOasis2(clean, { preprocess: { size: 32 }, cacheRoot: cache }), undefined, { resamples: 1000 });
+  const nuisance = a.features.filter((f) => f.kind === 'nuisance');
+  assert.ok(nuisance.length >= 8, nuisance.map((f) => f.name).join());
+  assert.ok(nuisance.every((f) => f.ok), nuisance.filter((f) => !f.ok).map((f) => `${f.name} ${f.auc.lo}..${f.auc.hi}`).join('; '));
+  const hip = a.features.find((f) => f.name === 'hippocampal tissue volume (ml)')!;
+  assert.ok(hip.auc.hi < 0.5 || hip.auc.lo > 0.5, `hippocampal tissue separates AD (interval ${hip.auc.lo}..${hip.auc.hi})`);
+  assert.ok(hip.meanAd < hip.meanNc, 'less hippocampal tissue in AD');
+  assert.equal(a.passes, true, a.criterion);
+  const b = auditDataset(await loadOasis2(shifted, { preprocess: { size: 32 }, cacheRoot: cache }), undefined, { resamples: 1000 });
+  const z = b.features.find((f) => f.name === 'head centroid z (mm, S+)')!;
+  assert.equal(z.ok, false, `the 5 mm shift is found (AUC ${z.auc.estimate})`);
+  assert.equal(b.passes, false);
 });

@@ -38,7 +38,14 @@ test('presets: the thesis architectures, layer names, parameter counts', () => {
   const six = buildModel('mnist-6conv');
   assert.deepEqual(six.layers.map((l) => l.name), ['conv1', 'conv2', 'pool1', 'conv3', 'conv4', 'pool2', 'conv5', 'conv6', 'gap', 'dense']);
   assert.deepEqual(buildModel('oasis-6conv').layers.map((l) => l.getClassName()).filter((k) => k === 'MaxPooling3D').length, 6);
-  assert.throws(() => buildModel('oasis-6conv', { inputSize: 32 }), /too small for 6 max poolings/);
+  // The CAM grid stays at least 2^3: at 64^3 oasis-6conv drops its last pooling (the 128^3 geometry scaled).
+  const at = (size: number) => buildModel('oasis-6conv', { inputSize: size });
+  const grid = (m: ReturnType<typeof at>) => m.layers.find((l) => l.name === 'gap')!.inputSpec?.[0]?.shape ?? (m.getLayer('gap').input as { shape: number[] }).shape;
+  assert.deepEqual(grid(at(128)).slice(1, 4), [2, 2, 2]);
+  assert.deepEqual(grid(at(64)).slice(1, 4), [2, 2, 2]);
+  assert.equal(at(64).layers.filter((l) => l.getClassName() === 'MaxPooling3D').length, 5);
+  assert.deepEqual(grid(at(32)).slice(1, 4), [2, 2, 2]);
+  assert.throws(() => buildModel('oasis-6conv', { inputSize: 1 }), /inputSize 1 must be an integer >= 2/);
   assert.throws(() => buildModel('resnet'), /unknown model preset "resnet"/);
 });
 

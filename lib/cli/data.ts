@@ -6,6 +6,10 @@ import { loadFullDatasetVectors, loadPointCloudsH5 } from '../data/mnist3d/h5';
 import type { LabelRule } from '../data/oasis2/demographics';
 import { loadOasis2 } from '../data/oasis2/loader';
 import { buildPhantomCohort } from '../data/oasis2/phantoms';
+import { auditDataset } from '../data/oasis2/audit';
+import { defaultOasis2Root } from '../data/defaults';
+import { parseProfile } from '../env/profile';
+import { profileConfig } from '../profiles';
 import { numberOption, parse, UsageError } from './args';
 import type { Command } from './main';
 
@@ -15,6 +19,10 @@ const USAGE = `usage:
   xai3d data mnist3d --vectors full_dataset_vectors.h5
   xai3d data oasis2 --root DIR [--demographics FILE] [--label-rule cdr|group] [--scan mpr-1] [--size 128] [--skip-bad] [--force]
   xai3d data phantoms --out DIR [--subjects 24] [--visits 2-3] [--seed 0] [--template colin27|procedural]
+  xai3d data audit [--root DIR] [--size N] [--profile P] [--check]
+                                                        the shortcut audit: AUC of nuisance and disease features for
+                                                        the label (default: the profile's OASIS-2 data); --check exits
+                                                        1 when the cohort fails it
   xai3d data inspect PATH                               (NIfTI/Analyze, .npy, 3D MNIST .h5, OASIS-2 folder)
 Prints JSON to stdout; progress goes to stderr.`;
 
@@ -34,7 +42,7 @@ function summary(ds: VolumeDataset): Record<string, unknown> {
 
 export const dataCommand: Command = {
   name: 'data',
-  summary: 'build, load or inspect 3D MNIST and OASIS-2 data (mnist3d | oasis2 | phantoms | inspect)',
+  summary: 'build, load, audit or inspect 3D MNIST and OASIS-2 data (mnist3d | oasis2 | phantoms | audit | inspect)',
   async run(args) {
     const [sub, ...rest] = args;
     if (sub === undefined || sub === '--help' || sub === '-h') {
@@ -113,6 +121,19 @@ export const dataCommand: Command = {
       });
       out({ root: res.root, sessions: res.rows.length, subjects: new Set(res.rows.map((r) => r.subjectId)).size, groups: res.rows.reduce<Record<string, number>>((a, r) => ((a[r.group] = (a[r.group] ?? 0) + 1), a), {}) });
       return 0;
+    }
+    if (sub === 'audit') {
+      const { values, positionals } = parse(rest, { root: { type: 'string' }, size: { type: 'string' }, profile: { type: 'string' }, check: { type: 'boolean' } }, USAGE);
+      if (values.help) return 0;
+      if (positionals.length > 0) throw new UsageError(`audit takes no positional arguments (got ${positionals.join(' ')})`);
+      const prof = profileConfig(parseProfile((values.profile as string | undefined) ?? process.env.XAI3D_PROFILE, '--profile'));
+      const size = numberOption(values, 'size', { integer: true, min: 8 }) ?? prof.oasisSize;
+      const root = (values.root as string | undefined) ?? (await defaultOasis2Root(prof));
+      const ds = await loadOasis2(root, { preprocess: { size } });
+      const a = auditDataset(ds);
+      out({ dataset: a.dataset, sessions: a.sessions, subjects: a.subjects, passes: a.passes, criterion: a.criterion, features: a.features });
+      process.stderr.write(`audit of ${a.dataset}: ${a.passes ? 'passes' : 'FAILS'} (${a.features.filter((f) => !f.ok).map((f) => f.name).join(', ') || 'every feature as required'})\n`);
+      return values.check && !a.passes ? 1 : 0;
     }
     if (sub === 'inspect') {
       const { values, positionals } = parse(rest, { 'label-rule': { type: 'string' } }, USAGE);

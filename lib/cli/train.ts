@@ -10,7 +10,8 @@ import type { Command } from './main';
 
 const USAGE = `usage: xai3d train --dataset mnist3d|oasis2 --model <preset> [--folds K] [--profile tiny|quick|thesis]
                    [--epochs N] [--patience N] [--lr X] [--batch-size N] [--base-width N] [--seed N]
-                   [--oasis-root DIR] [--force] [--json]
+                   [--oasis-root DIR] [--only-fold K] [--force] [--json]
+--only-fold K trains fold K (1-based) alone; the run's summary is written once every fold is done.
 presets: ${PRESET_NAMES.join(', ')}
 Defaults come from the profile (quick: a larger learning rate than the thesis's 1e-5 so that a few epochs suffice).
 A run interrupted and started again resumes: finished folds are read back, an unfinished fold restarts.`;
@@ -22,7 +23,7 @@ export const trainCommand: Command = {
     const { values } = parse(args, {
       dataset: { type: 'string' }, model: { type: 'string' }, folds: { type: 'string' }, profile: { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' },
-      'base-width': { type: 'string' }, seed: { type: 'string' }, 'oasis-root': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+      'base-width': { type: 'string' }, seed: { type: 'string' }, 'oasis-root': { type: 'string' }, 'only-fold': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
     }, USAGE);
     if (values.help) return 0;
     const dataset = values.dataset as string | undefined;
@@ -49,7 +50,9 @@ export const trainCommand: Command = {
         : values['oasis-root']
           ? await loadOasis2(values['oasis-root'] as string, { preprocess: { size: profile.oasisSize } })
           : await defaultOasis2(profile);
-    const s = await trainKFold(ds, cfg, { force: values.force === true });
+    const only = numberOption(values, 'only-fold', { integer: true, min: 1 });
+    if (only !== undefined && only > cfg.folds) throw new UsageError(`--only-fold ${only}: the run has ${cfg.folds} folds`);
+    const s = await trainKFold(ds, cfg, { force: values.force === true, ...(only !== undefined ? { onlyFolds: [only - 1] } : {}) });
     if (values.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     else {
       process.stdout.write(`${s.model} on ${s.dataset}: ${s.parameters} parameters\n`);

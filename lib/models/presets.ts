@@ -91,6 +91,34 @@ export function presetWidths(name: PresetName, opts: BuildOptions = {}): number[
   return out;
 }
 
+/** Smallest side of the last feature maps (the CAM grid) that a preset keeps by dropping trailing max poolings. */
+export const MIN_CAM_GRID = 2;
+
+/**
+ * The preset's blocks for an input of side `size`: trailing max poolings are dropped while the last feature maps
+ * would be smaller than MIN_CAM_GRID per side (a 1x1x1 grid makes CAM one constant). oasis-6conv at the thesis's
+ * 128^3 keeps all six poolings (2^3 grid); at 64^3 it drops the last one (the 128^3 geometry scaled: same layers and
+ * widths, one pooling fewer, again a 2^3 grid).
+ */
+export function presetBlocks(name: PresetName, size: number): Block[] {
+  const blocks: Block[] = [...PRESETS[name].blocks];
+  let pools = blocks.filter((b) => b === 'pool').length;
+  while (pools > 0 && size / 2 ** pools < MIN_CAM_GRID) {
+    blocks.splice(blocks.lastIndexOf('pool'), 1);
+    pools--;
+  }
+  return blocks;
+}
+
+/** A short description of the built architecture, e.g. "64:C8 P C16 P C32 ... GAP D2" (part of training cache keys). */
+export function describeArchitecture(name: PresetName, opts: BuildOptions = {}): string {
+  const size = opts.inputSize ?? PRESETS[name].defaultInputSize;
+  const widths = presetWidths(name, opts);
+  let c = 0;
+  const body = presetBlocks(name, size).map((b) => (b === 'conv' ? `C${widths[c++]}` : 'P')).join(' ');
+  return `${size}:${body} GAP D${opts.classes ?? PRESETS[name].defaultClasses}:${opts.convInit ?? 'heNormal'}`;
+}
+
 /** Build a preset as a tf.Sequential with layer names conv1..convN, pool1..poolM, gap, dense. */
 export function buildModel(name: string, opts: BuildOptions = {}): tf.Sequential {
   if (!isPresetName(name)) throw new Error(`unknown model preset "${name}"; use one of: ${PRESET_NAMES.join(', ')}`);
@@ -100,15 +128,13 @@ export function buildModel(name: string, opts: BuildOptions = {}): tf.Sequential
   const classes = opts.classes ?? spec.defaultClasses;
   const seed = opts.seed ?? 0;
   const widths = presetWidths(name, opts);
-  const pools = spec.blocks.filter((b) => b === 'pool').length;
-  if (!Number.isInteger(size) || size < 2 ** pools) {
-    throw new Error(`${name}: inputSize ${size} is too small for ${pools} max poolings (needs >= ${2 ** pools})`);
-  }
+  if (!Number.isInteger(size) || size < MIN_CAM_GRID) throw new Error(`${name}: inputSize ${size} must be an integer >= ${MIN_CAM_GRID}`);
+  const blocks = presetBlocks(name, size);
   const model = tf.sequential({ name });
   let conv = 0;
   let pool = 0;
   let first = true;
-  for (const b of spec.blocks) {
+  for (const b of blocks) {
     const inputShape = first ? { inputShape: [size, size, size, channels] } : {};
     first = false;
     if (b === 'conv') {

@@ -24,7 +24,7 @@ import { kFoldSplits, type Fold } from '../data/folds';
 import { resultsDir } from '../env/paths';
 import { buildDirAtomic, readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { loadModel, saveModel } from '../io/model-files';
-import { buildModel, parameterCount, presetWidths, type PresetName } from '../models/presets';
+import { buildModel, describeArchitecture, parameterCount, presetWidths, type PresetName } from '../models/presets';
 import { configHash } from '../util/hash';
 import { progress } from '../util/progress';
 import { Rng } from '../util/random';
@@ -47,6 +47,12 @@ export interface TrainConfig {
   baseWidth?: number;
   /** Kernel initialiser of the convolutions (default heNormal; see lib/models/presets.ts). */
   convInit?: 'heNormal' | 'glorotUniform';
+  /**
+   * Training-time augmentation (off when absent; never applied to validation or test volumes): `flipAxis`, a volume
+   * axis (0 D, 1 H, 2 W) mirrored with probability 1/2 (for brains: the left-right axis, see `leftRightAxis`), and a
+   * random integer shift of up to `shiftVoxels` per axis (zero fill). Seeded with the fold's shuffling stream.
+   */
+  augment?: { flipAxis?: 0 | 1 | 2; shiftVoxels?: number };
   seed: number;
 }
 
@@ -97,6 +103,11 @@ export interface TrainOptions {
   onEpoch?: (fold: number, rec: EpochRecord) => void;
   /** Stop after this many epochs in total (tests of interruption). */
   stopAfterEpochs?: number;
+  /**
+   * Train only these folds (0-based; finished folds are read back either way). Until every fold is done the summary
+   * covers the finished folds only and is not written to disk (e.g. one fold of the thesis profile on a laptop).
+   */
+  onlyFolds?: number[];
 }
 
 /** Early stopping on a monitored loss: remembers the best epoch; stop after `patience` epochs without improvement. */
@@ -123,6 +134,47 @@ export class EarlyStopping {
   isBest(epoch: number): boolean {
     return this.bestEpoch === epoch;
   }
+}
+
+/** The volume axis (0 D, 1 H, 2 W) along which a dataset's world x (left-right) runs, from its affine; null without one. */
+export function leftRightAxis(ds: VolumeDataset): 0 | 1 | 2 | null {
+  const A = ds.affine?.(0);
+  if (!A) return null;
+  // NIfTI columns: 0 = W (i), 1 = H (j), 2 = D (k).
+  const col = [0, 1, 2].reduce((best, c) => (Math.abs(A[0][c]) > Math.abs(A[0][best]) ? c : best), 0);
+  return (2 - col) as 0 | 1 | 2;
+}
+
+/** A training batch with random flips and shifts (zero fill). */
+function augmentedBatch(ds: VolumeDataset, idx: number[], aug: NonNullable<TrainConfig['augment']>, rng: Rng): tf.Tensor5D {
+  const [D, H, W] = ds.shape;
+  const n = D * H * W;
+  const buf = new Float32Array(idx.length * n);
+  const s = aug.shiftVoxels ?? 0;
+  idx.forEach((vi, b) => {
+    const v = ds.volume(vi);
+    const flip = aug.flipAxis !== undefined && rng.next() < 0.5;
+    const sh = [0, 1, 2].map(() => (s > 0 ? rng.int(2 * s + 1) - s : 0));
+    const out = buf.subarray(b * n, (b + 1) * n);
+    for (let d = 0; d < D; d++) {
+      let sd = d - sh[0];
+      if (flip && aug.flipAxis === 0) sd = D - 1 - sd;
+      if (sd < 0 || sd >= D) continue;
+      for (let h = 0; h < H; h++) {
+        let shh = h - sh[1];
+        if (flip && aug.flipAxis === 1) shh = H - 1 - shh;
+        if (shh < 0 || shh >= H) continue;
+        const dst = (d * H + h) * W;
+        const src = (sd * H + shh) * W;
+        for (let w = 0; w < W; w++) {
+          let sw = w - sh[2];
+          if (flip && aug.flipAxis === 2) sw = W - 1 - sw;
+          if (sw >= 0 && sw < W) out[dst + w] = v[src + sw];
+        }
+      }
+    }
+  });
+  return tf.tensor5d(buf, [idx.length, D, H, W, 1]);
 }
 
 /** Mean loss and accuracy of the model on `indices` (batched, no gradients). */
@@ -182,7 +234,7 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
       let seen = 0;
       for (let s = 0; s < order.length; s += batch) {
         const idx = order.slice(s, s + batch);
-        const x = batchTensor(ds, idx);
+        const x = cfg.augment ? augmentedBatch(ds, idx, cfg.augment, rng) : batchTensor(ds, idx);
         const y = labelTensor(ds, idx);
         const loss = (await model.trainOnBatch(x, y)) as number;
         tf.dispose([x, y]);
@@ -257,7 +309,7 @@ function std(a: number[]): number {
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
   // The resolved initialiser is part of the key, so runs made with another default are not read back.
-  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' } };
+  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' }, architecture: describeArchitecture(cfg.model, { inputSize: ds.shape[0], baseWidth: cfg.baseWidth, classes: ds.classNames.length, convInit: cfg.convInit }) };
   return path.join(root, 'train', `${ds.name}-${cfg.model}-${configHash(key)}`);
 }
 
@@ -288,6 +340,7 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
       results.push(readFold(dir));
       continue;
     }
+    if (opts.onlyFolds && !opts.onlyFolds.includes(fold.index)) continue;
     let result: FoldResult | undefined;
     await buildDirAtomic(dir, async (tmp) => {
       result = await trainFold(cfg, ds, fold, opts, counter, tmp);
@@ -295,6 +348,7 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
     results.push(result!);
   }
   const accuracies = results.map((r) => r.testAccuracy);
+  const complete = results.length === folds.length;
   const summary: TrainSummary = {
     dataset: ds.name,
     model: cfg.model,
@@ -307,6 +361,7 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
     config: cfg,
     runDir,
   };
+  if (!complete) return summary;
   const header = ['model', 'parameters', ...results.map((r) => `fold${r.fold + 1}`), 'mean', 'std'];
   const row = [cfg.model, summary.parameters, ...accuracies.map((a) => a.toFixed(4)), summary.mean.toFixed(4), summary.std.toFixed(4)];
   writeFileAtomic(path.join(runDir, 'summary.csv'), `${header.join(',')}\n${row.join(',')}\n`);

@@ -110,7 +110,7 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): numbe
  * AUC with a bootstrap interval over `groups` (e.g. subjects: all sessions of a resampled subject come along, so
  * repeated visits do not narrow the interval). Without groups every item is its own unit.
  */
-export function aucInterval(scores: number[], labels: number[], groups?: string[], opts: { resamples?: number; seed?: number } = {}): Interval {
+export function aucInterval(scores: number[], labels: number[], groups?: string[], opts: { resamples?: number; seed?: number; level?: number } = {}): Interval {
   const keys = groups ?? scores.map((_, i) => String(i));
   const units = [...new Set(keys)];
   const members = units.map((u) => keys.map((k, i) => (k === u ? i : -1)).filter((i) => i >= 0));
@@ -125,4 +125,22 @@ export function aucInterval(scores: number[], labels: number[], groups?: string[
 export function formatInterval(iv: Interval, digits = 3): string {
   if (!Number.isFinite(iv.estimate)) return 'NaN';
   return `${iv.estimate.toFixed(digits)} [${iv.lo.toFixed(digits)}, ${iv.hi.toFixed(digits)}]`;
+}
+
+/** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf approximation, |error| < 1.5e-7). */
+export function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+/** Cohen's d of group 1 against group 0 (pooled standard deviation). */
+export function cohensD(values: number[], labels: number[]): number {
+  const a = values.filter((_, i) => labels[i] === 1);
+  const b = values.filter((_, i) => labels[i] === 0);
+  const sa = sampleStd(a);
+  const sb = sampleStd(b);
+  const pooled = Math.sqrt(((a.length - 1) * sa * sa + (b.length - 1) * sb * sb) / Math.max(1, a.length + b.length - 2));
+  return pooled > 0 ? (mean(a) - mean(b)) / pooled : NaN;
 }

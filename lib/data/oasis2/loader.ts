@@ -17,6 +17,7 @@ import { readJson, writeJsonAtomic } from '../../io/atomic';
 import { readNifti, writeNifti, type Mat4 } from '../../io/nifti';
 import { configHash } from '../../util/hash';
 import { progress } from '../../util/progress';
+import { dataWorkers, runInWorkers, sourceOf } from '../../util/workers';
 import type { VolumeDataset } from '../dataset';
 import { labelOf, OASIS_CLASSES, readDemographics, type LabelRule, type SessionRow } from './demographics';
 import { PREPROCESS_THESIS, preprocessScan, resampleLabels, type CubeGeometry, type PreprocessConfig } from './preprocess';
@@ -140,29 +141,39 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
   fs.mkdirSync(cacheDir, { recursive: true });
   const entries: { row: SessionRow; meta: CachedScan }[] = [];
   const bar = progress(`OASIS-2 preprocessing to ${cfg.size}^3`, chosen.length, { unit: 'scans' });
-  for (const { row, header, session } of chosen) {
+  // Cached scans are read back; the others are preprocessed, on worker threads when there are several.
+  const metas: (CachedScan | undefined)[] = chosen.map(({ row, header }) => {
     const metaFile = path.join(cacheDir, `${row.mriId}.json`);
+    if (opts.force || !fs.existsSync(metaFile)) return undefined;
+    const m = readJson<CachedScan>(metaFile);
     const stamp = sourceStamp(header);
-    let meta: CachedScan | undefined;
-    if (!opts.force && fs.existsSync(metaFile)) {
-      const m = readJson<CachedScan>(metaFile);
-      if (m.sourceSize === stamp.size && m.sourceMtimeMs === stamp.mtimeMs && fs.existsSync(path.join(cacheDir, `${row.mriId}.nii.gz`))) meta = m;
-    }
-    if (!meta) {
-      try {
-        meta = preprocessOne(header, session, row.mriId, cfg, cacheDir, stamp);
-      } catch (err) {
-        if (opts.onBadScan === 'skip') {
-          skipped.push({ mriId: row.mriId, reason: (err as Error).message });
-          bar.tick(1, `skipped ${row.mriId}`);
-          continue;
-        }
-        throw err;
-      }
-    }
-    entries.push({ row, meta });
-    bar.tick(1, row.mriId);
+    return m.sourceSize === stamp.size && m.sourceMtimeMs === stamp.mtimeMs && fs.existsSync(path.join(cacheDir, `${row.mriId}.nii.gz`)) ? m : undefined;
+  });
+  const todo = chosen.map((c, i) => ({ i, header: c.header, sessionDir: c.session.dir, mriId: c.row.mriId })).filter((t) => metas[t.i] === undefined);
+  const failures = new Map<number, string>();
+  const record = (i: number, r: { meta?: CachedScan; error?: string }) => {
+    if (r.meta) metas[i] = r.meta;
+    else failures.set(i, r.error ?? 'unknown error');
+    bar.tick(1, chosen[i].row.mriId);
+  };
+  chosen.forEach((_, i) => metas[i] && bar.tick(1, chosen[i].row.mriId));
+  const workers = Math.min(dataWorkers(), todo.length);
+  if (workers > 1) {
+    await runInWorkers<(typeof todo)[number], { meta?: CachedScan; error?: string }>(sourceOf(__filename), 'preprocessJob', { cfg, cacheDir }, todo, workers, (k, r) => record(todo[k].i, r));
+  } else {
+    for (const t of todo) record(t.i, preprocessJob({ cfg, cacheDir }, t));
   }
+  chosen.forEach(({ row }, i) => {
+    const err = failures.get(i);
+    if (err !== undefined) {
+      if (opts.onBadScan === 'skip') {
+        skipped.push({ mriId: row.mriId, reason: err });
+        return;
+      }
+      throw new Error(err);
+    }
+    entries.push({ row, meta: metas[i]! });
+  });
   bar.done();
   if (skipped.length > 0 && process.env.XAI3D_QUIET !== '1') {
     process.stderr.write(`OASIS-2: skipped ${skipped.length} session(s):\n${skipped.map((s) => `  ${s.mriId}: ${s.reason}`).join('\n')}\n`);
@@ -211,15 +222,24 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
   };
 }
 
-function preprocessOne(header: string, session: SessionScans, mriId: string, cfg: PreprocessConfig, cacheDir: string, stamp: { size: number; mtimeMs: number }): CachedScan {
+/** One scan's preprocessing as a unit of work (worker threads call it by name); errors come back as messages. */
+export function preprocessJob(shared: { cfg: PreprocessConfig; cacheDir: string }, t: { header: string; sessionDir: string; mriId: string }): { meta?: CachedScan; error?: string } {
+  try {
+    return { meta: preprocessOne(t.header, t.sessionDir, t.mriId, shared.cfg, shared.cacheDir, sourceStamp(t.header)) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+function preprocessOne(header: string, sessionDir: string, mriId: string, cfg: PreprocessConfig, cacheDir: string, stamp: { size: number; mtimeMs: number }): CachedScan {
   const vol = readNifti(header);
   const { data, geometry, percentiles } = preprocessScan(vol, cfg);
   const n = cfg.size;
   const out = { data, dims: [n, n, n] as [number, number, number], pixdim: [geometry.voxelMm, geometry.voxelMm, geometry.voxelMm] as [number, number, number], affine: geometry.affine };
   writeNifti(path.join(cacheDir, `${mriId}.nii.gz`), out, { datatype: 'uint16', sclSlope: 1 / 65535, sclInter: 0, description: `xai3d ${mriId} ${cfg.size}^3` });
   // Ground truth of phantom cohorts: ROOT/ground_truth/<MRI ID>/..., on the scan's grid.
-  const root = path.dirname(path.dirname(session.dir));
-  const gtDir = [path.join(root, GROUND_TRUTH_DIR, mriId), path.join(path.dirname(session.dir), GROUND_TRUTH_DIR, mriId)].find((d) => fs.existsSync(d));
+  const root = path.dirname(path.dirname(sessionDir));
+  const gtDir = [path.join(root, GROUND_TRUTH_DIR, mriId), path.join(path.dirname(sessionDir), GROUND_TRUTH_DIR, mriId)].find((d) => fs.existsSync(d));
   let hasGroundTruth = false;
   if (gtDir) {
     for (const [file, kind] of [[LESION_FILE, 'gt'], [ATLAS_FILE, 'aal'], [BRAIN_FILE, 'brain']] as const) {

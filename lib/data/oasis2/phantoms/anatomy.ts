@@ -18,6 +18,9 @@ export interface RegionModel {
   corticalDepth: Uint8Array;
   /** Ventricle distance (0 inside the ventricles, k = k voxels away), 255 far. */
   ventricleDistance: Uint8Array;
+  /** Mesial temporal voxels per depth (1..), and ventricle voxels per ring (0 = the ventricles themselves). */
+  depthCounts: number[];
+  ventricleCounts: number[];
 }
 
 /** Chamfer-like distance (in voxel steps, 6-neighbourhood) from `seed` voxels, within `allowed`, up to maxSteps. */
@@ -71,7 +74,11 @@ function distanceFrom(dims: [number, number, number], seed: (i: number) => boole
   return dist;
 }
 
-export function regionModel(t: Template, maxVentricleDilation: number): RegionModel {
+/**
+ * The region geometry of a template. Ventricle rings are computed as far as `maxVentricleGrowth` (the fractional
+ * volume increase at severity 1) needs; the ground-truth ventricle region is the ventricles at that full growth.
+ */
+export function regionModel(t: Template, maxVentricleGrowth: number): RegionModel {
   const dims = t.t1.dims;
   const [nx, ny] = dims;
   const n = t.atlas.length;
@@ -108,7 +115,13 @@ export function regionModel(t: Template, maxVentricleDilation: number): RegionMo
     const wz = A[2][0] * x + A[2][1] * y + A[2][2] * z + A[2][3];
     if (Math.abs(wx) < 25 && wy > -45 && wy < 25 && wz > -5 && wz < 32) ventricle[i] = 1;
   }
-  const ventricleDistance = distanceFrom(dims, (i) => ventricle[i] === 1, (i) => t.brain[i] === 1 && !mesial(i), maxVentricleDilation);
+  const rings = distanceFrom(dims, (i) => ventricle[i] === 1, (i) => t.brain[i] === 1 && !mesial(i), 16);
+  // Growth is counted in tissue: ring voxels that are already CSF-dark add no volume when they "become" CSF.
+  const counts = ringCounts(Uint8Array.from(rings, (d, i) => (d === 0 || (d !== 255 && t.t1.data[i] >= t.csf + 15) ? d : 255)));
+  let need = Math.ceil(maxVentricleGrowth * counts[0]);
+  let reach = 0;
+  while (need > 0 && reach + 1 < counts.length) need -= counts[++reach];
+  const ventricleDistance = Uint8Array.from(rings, (d) => (d <= reach ? d : 255));
   const lesion = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     if (hip(i)) lesion[i] = 1;
@@ -117,47 +130,90 @@ export function regionModel(t: Template, maxVentricleDilation: number): RegionMo
     else if (ventricleDistance[i] !== 255) lesion[i] = 4;
     else if (temporal(i)) lesion[i] = 5;
   }
-  return { lesion, depth, corticalDepth, ventricleDistance };
+  return { lesion, depth, corticalDepth, ventricleDistance, depthCounts: ringCounts(Uint8Array.from(depth, (d, i) => (mesial(i) ? d : 255))), ventricleCounts: counts };
+}
+
+/** Voxels per distance value (0..254; 255 = unreached is not counted). */
+function ringCounts(dist: Uint8Array): number[] {
+  const c = new Array<number>(255).fill(0);
+  let max = 0;
+  for (let i = 0; i < dist.length; i++) {
+    const d = dist[i];
+    if (d === 255) continue;
+    c[d]++;
+    if (d > max) max = d;
+  }
+  return c.slice(0, max + 1);
+}
+
+/**
+ * The distance (in steps, fractional) to remove so that `fraction` of the voxels counted by `counts[1..]` go:
+ * whole rings 1..floor(e), and the share e - floor(e) of ring floor(e) + 1.
+ */
+export function depthForFraction(counts: number[], total: number, fraction: number): number {
+  let want = Math.max(0, Math.min(1, fraction)) * total;
+  for (let d = 1; d < counts.length; d++) {
+    if (want <= counts[d]) return d - 1 + (counts[d] > 0 ? want / counts[d] : 0);
+    want -= counts[d];
+  }
+  return counts.length - 1;
 }
 
 export interface AtrophyEffects {
-  /** Tissue loss from the border of hippocampus / amygdala / parahippocampal gyrus at severity 1, in mm. */
-  maxErosionMm: number;
+  /**
+   * Share of the hippocampus / amygdala / parahippocampal gyrus tissue lost at severity 1, removed from the regions'
+   * border inwards (literature: hippocampal volume about 24 % smaller in AD, Shi et al. 2009; entorhinal 30-40 %,
+   * Juottonen et al. 1998).
+   */
+  mesialTissueLoss: number;
   /** Darkening of the remaining mesial temporal tissue toward CSF at severity 1 (fraction). */
   partialVolumeLoss: number;
-  /** Ventricle dilation at severity 1, in mm. */
-  maxVentricleDilationMm: number;
-  /** Temporal cortical thinning at severity 1, in mm. */
-  maxCorticalThinningMm: number;
+  /** Fractional ventricle volume increase at severity 1 (literature: AD ventricles about 1.4-1.6x controls', Nestor et al. 2008). */
+  ventricleGrowth: number;
+  /** Temporal cortical thinning at severity 1, in mm (literature: 0.2-0.4 mm in the AD signature, Dickerson et al. 2009). */
+  corticalThinningMm: number;
 }
 
-export const DEFAULT_EFFECTS: AtrophyEffects = { maxErosionMm: 3, partialVolumeLoss: 0.35, maxVentricleDilationMm: 4, maxCorticalThinningMm: 2 };
+/** Literature-sized effects at severity 1 (an AD subject's severity is 0.5-1). */
+export const DEFAULT_EFFECTS: AtrophyEffects = { mesialTissueLoss: 0.3, partialVolumeLoss: 0.1, ventricleGrowth: 0.6, corticalThinningMm: 0.4 };
 
-/** The template with atrophy of `severity` (0..1) applied (a new array). */
+/** Relative loss of mesial temporal tissue (volume) that `severity` produces (1 - remaining tissue fraction). */
+export function mesialLoss(severity: number, fx: AtrophyEffects): number {
+  return Math.max(0, Math.min(1, severity * fx.mesialTissueLoss));
+}
+
+/** The template with atrophy of `severity` (0..1) applied (a new array, or `reuse` overwritten). */
 export function atrophiedTemplate(t: Template, model: RegionModel, severity: number, fx: AtrophyEffects, reuse?: Float32Array): Float32Array {
   const out = reuse && reuse.length === t.t1.data.length ? (reuse.set(t.t1.data), reuse) : t.t1.data.slice();
   if (severity <= 0) return out;
-  const erosion = severity * fx.maxErosionMm;
-  const dilation = severity * fx.maxVentricleDilationMm;
-  const thinning = severity * fx.maxCorticalThinningMm;
+  const mesialTotal = model.depthCounts.slice(1).reduce((a, b) => a + b, 0);
+  const erosion = depthForFraction(model.depthCounts, mesialTotal, mesialLoss(severity, fx));
+  const dilation = depthForFraction(model.ventricleCounts, model.ventricleCounts[0] ?? 0, severity * fx.ventricleGrowth);
+  const thinning = severity * fx.corticalThinningMm; // template voxels are 1 mm
   const csf = t.csf;
   const voxels = lesionVoxels(model);
+  const partial = (v: number, f: number) => csf + (v - csf) * (1 - f);
   for (let q = 0; q < voxels.length; q++) {
     const i = voxels[q];
     const l = model.lesion[i];
     if (l <= 3) {
       const d = model.depth[i];
-      if (d <= Math.floor(erosion)) out[i] = csf;
-      else if (d === Math.floor(erosion) + 1) {
-        const f = erosion - Math.floor(erosion); // partial voxel at the new border
-        out[i] = csf + (out[i] - csf) * (1 - f);
-      } else out[i] = csf + (out[i] - csf) * (1 - fx.partialVolumeLoss * severity);
+      const whole = Math.floor(erosion);
+      if (d <= whole) out[i] = csf;
+      else if (d === whole + 1) out[i] = partial(out[i], erosion - whole); // partial voxel at the new border
+      else out[i] = partial(out[i], fx.partialVolumeLoss * severity);
     } else if (l === 4) {
       const d = model.ventricleDistance[i];
-      if (d !== 255 && d > 0 && d <= dilation) out[i] = csf;
+      if (d === 255 || d === 0 || t.t1.data[i] < csf + 15) continue; // CSF-dark already: nothing to grow into
+      const whole = Math.floor(dilation);
+      if (d <= whole) out[i] = csf;
+      else if (d === whole + 1) out[i] = partial(out[i], dilation - whole);
     } else if (l === 5) {
       const d = model.corticalDepth[i];
-      if (d > 0 && d <= thinning) out[i] = csf;
+      if (d === 0) continue;
+      const whole = Math.floor(thinning);
+      if (d <= whole) out[i] = csf;
+      else if (d === whole + 1) out[i] = partial(out[i], thinning - whole);
     }
   }
   return out;

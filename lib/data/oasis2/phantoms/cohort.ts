@@ -9,15 +9,15 @@
  * ROOT/OAS2_RAW_PART1/OAS2_xxxx_MRn/RAW/mpr-1.nifti.hdr/.img pairs, with oasis_longitudinal.csv. Ground truth, outside
  * the release layout: ROOT/ground_truth/<MRI ID>/atrophy_labels.nii.gz (1 hippocampus, 2 amygdala, 3 parahippocampal
  * gyrus, 4 ventricles, 5 temporal cortex), aal.nii.gz and brain_mask.nii.gz, on the scan's grid.
- * Rendering runs on two worker threads (XAI3D_PHANTOM_WORKERS, default: the number of cores, at most 4).
+ * Rendering runs on worker threads (XAI3D_WORKERS, default: the number of cores, at most 4).
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type * as WorkerThreads from 'worker_threads';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../../../io/atomic';
 import { writeNifti, type Mat4 } from '../../../io/nifti';
 import { progress } from '../../../util/progress';
+import { dataWorkers } from '../../../util/workers';
 import { Rng } from '../../../util/random';
 import { demographicsCsv, type SessionRow } from '../demographics';
 import { ATLAS_FILE, BRAIN_FILE, GROUND_TRUTH_DIR, LESION_FILE } from '../loader';
@@ -26,7 +26,7 @@ import { jitter, renderScan, SCAN_AFFINE, SCAN_DIMS, SCAN_PIXDIM, subjectWarp, t
 import { colin27Template, proceduralHead, type Template } from './template';
 
 /** Version of the generator: part of the cohort's cache key, bumped whenever what it renders changes. */
-export const PHANTOM_VERSION = 2;
+export const PHANTOM_VERSION = 4;
 
 export interface CohortConfig {
   /** Subjects in the cohort. */
@@ -253,15 +253,9 @@ export function renderSessions(job: RenderJob, onDone: (mriId: string) => void):
   }
 }
 
-/** Worker threads for rendering: XAI3D_PHANTOM_WORKERS (0 = render on the main thread), default min(cores, 4). */
+/** Worker threads for rendering: XAI3D_WORKERS (0 or 1 = the main thread), default min(cores, 4). */
 export function phantomWorkers(): number {
-  const env = process.env.XAI3D_PHANTOM_WORKERS;
-  if (env !== undefined && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`XAI3D_PHANTOM_WORKERS=${env}: use an integer from 0 (main thread) to 64`);
-    return n;
-  }
-  return Math.max(1, Math.min(4, os.cpus().length));
+  return dataWorkers();
 }
 
 /** Render `job` split over `workers` threads (each takes whole subjects); resolves when every session is written. */
@@ -313,7 +307,7 @@ export async function buildPhantomCohort(out: string, config: Partial<CohortConf
   if (cfg.dementedShare + cfg.convertedShare > 1) throw new Error('phantoms: dementedShare + convertedShare must be <= 1');
   const workers = phantomWorkers();
   const t = template ?? (cfg.template === 'procedural' ? proceduralHead() : colin27Template());
-  const model = regionModel(t, Math.ceil(cfg.effects.maxVentricleDilationMm));
+  const model = regionModel(t, cfg.effects.ventricleGrowth);
   const { rows, severity, scales } = planCohort(cfg);
   const bar = progress(`phantom scans (${Math.max(1, workers)} thread(s))`, rows.length, { unit: 'scans' });
   await buildDirAtomic(out, async (tmp) => {
