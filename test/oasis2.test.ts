@@ -284,7 +284,7 @@ test('xai3d data: inspect NIfTI and OASIS roots, build phantoms, load them', { t
 
 test('shortcut audit: passes a default cohort, flags one whose AD heads are shifted by 5 mm; the disease feature separates', { timeout: 600_000 }, async () => {
   // Small scans of the procedural head (2 mm voxels) keep this fast; 40 subjects, one visit each.
-  const base = { subjects: 40, minVisits: 1, maxVisits: 1, seed: 11, template: 'procedural' as const, dementedShare: 0.5, convertedShare: 0, scanDims: [96, 96, 64] as [number, number, number], scanPixdim: [2, 2, 2] as [number, number, number], shiftMm: 2, effects: { ...DEFAULT_EFFECTS, mesialTissueLoss: 0.6, partialVolumeLoss: 0.3 } };
+  const base = { subjects: 40, minVisits: 1, maxVisits: 1, seed: 11, template: 'procedural' as const, dementedShare: 0.5, convertedShare: 0, scanDims: [96, 96, 64] as [number, number, number], scanPixdim: [2, 2, 2] as [number, number, number], shiftMm: 2, effects: { ...DEFAULT_EFFECTS, mesialTissueLoss: 0.9, partialVolumeLoss: 0.5 } };
   const clean = path.join(tempDir(), 'clean');
   await buildPhantomCohort(clean, base);
   const shifted = path.join(tempDir(), 'shifted');

@@ -52,7 +52,7 @@ export interface TrainConfig {
    * axis (0 D, 1 H, 2 W) mirrored with probability 1/2 (for brains: the left-right axis, see `leftRightAxis`), and a
    * random integer shift of up to `shiftVoxels` per axis (zero fill). Seeded with the fold's shuffling stream.
    */
-  augment?: { flipAxis?: 0 | 1 | 2; shiftVoxels?: number };
+  augment?: { flipAxis?: 0 | 1 | 2 | 'left-right'; shiftVoxels?: number };
   seed: number;
 }
 
@@ -153,22 +153,23 @@ function augmentedBatch(ds: VolumeDataset, idx: number[], aug: NonNullable<Train
   const s = aug.shiftVoxels ?? 0;
   idx.forEach((vi, b) => {
     const v = ds.volume(vi);
-    const flip = aug.flipAxis !== undefined && rng.next() < 0.5;
+    const axis = aug.flipAxis === 'left-right' ? leftRightAxis(ds) : aug.flipAxis;
+    const flip = axis !== undefined && axis !== null && rng.next() < 0.5;
     const sh = [0, 1, 2].map(() => (s > 0 ? rng.int(2 * s + 1) - s : 0));
     const out = buf.subarray(b * n, (b + 1) * n);
     for (let d = 0; d < D; d++) {
       let sd = d - sh[0];
-      if (flip && aug.flipAxis === 0) sd = D - 1 - sd;
+      if (flip && axis === 0) sd = D - 1 - sd;
       if (sd < 0 || sd >= D) continue;
       for (let h = 0; h < H; h++) {
         let shh = h - sh[1];
-        if (flip && aug.flipAxis === 1) shh = H - 1 - shh;
+        if (flip && axis === 1) shh = H - 1 - shh;
         if (shh < 0 || shh >= H) continue;
         const dst = (d * H + h) * W;
         const src = (sd * H + shh) * W;
         for (let w = 0; w < W; w++) {
           let sw = w - sh[2];
-          if (flip && aug.flipAxis === 2) sw = W - 1 - sw;
+          if (flip && axis === 2) sw = W - 1 - sw;
           if (sw >= 0 && sw < W) out[dst + w] = v[src + sw];
         }
       }
