@@ -143,6 +143,11 @@ test('conservation: on bias-free models relevance is conserved; with biases the 
     const meanSum = (r.relevanceSums[0] + r.relevanceSums[1]) / 2;
     assert.ok(Math.abs(meanLogit - meanSum - absorbed) < 1e-4, 'logit = input relevance + absorbed');
     assert.equal(r.audit[0].layer, 'dense');
+    // An independent known answer: LRP-0 at the Dense layer starts from R_c = z_c and hands out z_c - b_c, so what
+    // the Dense layer absorbs is exactly the explained class's bias b_c (mean over the batch).
+    const b = mb.getLayer('dense').getWeights()[1].dataSync();
+    const wantDense = (b[r.classes[0]] + b[r.classes[1]]) / 2;
+    assert.ok(Math.abs(r.audit[0].absorbed - wantDense) < 1e-4 * (1 + Math.abs(wantDense)), `dense absorbs ${r.audit[0].absorbed}, its bias ${wantDense}`);
     assert.equal(r.audit[r.audit.length - 1].layer, 'conv1');
   }
 });
