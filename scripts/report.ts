@@ -65,7 +65,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em;borde
 table.xai3d-table{border-collapse:collapse;margin:.6em 0;font-size:.9em} .xai3d-table td,.xai3d-table th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 .xai3d-table th{background:#f4f4f4} caption{text-align:left;font-weight:600;padding:4px 0}
 .yes{color:#1a7f37;font-weight:600}.no{color:#b42318;font-weight:600}.na{color:#888}
-.claims td{text-align:left!important;vertical-align:top} .claims td.ev{font-size:.85em;color:#444;max-width:420px} .meta{color:#555;font-size:.9em} ul.nb li{margin:.2em 0}
+.claims td,.claims th{text-align:left!important;vertical-align:top} .claims td.ev{font-size:.85em;color:#444;max-width:420px} .meta{color:#555;font-size:.9em} ul.nb li{margin:.2em 0}
 .warn{background:#fff4e5;border-left:4px solid #b54708;padding:.6em 1em;margin:1em 0}
 </style></head><body>
 <h1>xai3d: explaining 3D CNNs, ${esc(profile)} profile</h1>
