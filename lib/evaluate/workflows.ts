@@ -176,8 +176,8 @@ export interface LocalisationRow extends LocalisationScores {
 
 /**
  * Localisation scores of explanations against a dataset's ground truth (volumes without ground truth are skipped).
- * Chance levels are shares of the brain when the dataset has an atlas (brain = atlas label > 0 or ground truth),
- * else of the volume.
+ * Chance levels are shares of the brain when the dataset has a brain mask (phantoms), else of the volume. `labels`
+ * restricts the ground truth to those label values (e.g. [1, 2, 3]: the mesial temporal lobe).
  */
 export function localisationRows(ds: VolumeDataset, indices: number[], maps: Float32Array[], classes: number[], toleranceVoxels = 2, labels?: number[]): LocalisationRow[] {
   const rows: LocalisationRow[] = [];

@@ -28,6 +28,7 @@ import { buildModel, describeArchitecture, parameterCount, presetWidths, type Pr
 import { configHash } from '../util/hash';
 import { progress } from '../util/progress';
 import { Rng } from '../util/random';
+import { mean, sampleStd } from '../util/stats';
 
 export interface TrainConfig {
   model: PresetName;
@@ -296,17 +297,6 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
   }
 }
 
-function mean(a: number[]): number {
-  return a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
-}
-
-/** Sample standard deviation (n - 1), 0 for one value. */
-function std(a: number[]): number {
-  if (a.length < 2) return 0;
-  const m = mean(a);
-  return Math.sqrt(a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1));
-}
-
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
   // The resolved initialiser is part of the key, so runs made with another default are not read back.
@@ -358,7 +348,7 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
     folds: results,
     accuracies,
     mean: mean(accuracies),
-    std: std(accuracies),
+    std: sampleStd(accuracies),
     config: cfg,
     runDir,
   };

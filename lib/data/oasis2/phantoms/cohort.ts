@@ -13,16 +13,15 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type * as WorkerThreads from 'worker_threads';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../../../io/atomic';
 import { writeNifti, type Mat4 } from '../../../io/nifti';
 import { progress } from '../../../util/progress';
-import { dataWorkers } from '../../../util/workers';
+import { dataWorkers, runInWorkers, sourceOf } from '../../../util/workers';
 import { Rng } from '../../../util/random';
 import { demographicsCsv, type SessionRow } from '../demographics';
 import { ATLAS_FILE, BRAIN_FILE, GROUND_TRUTH_DIR, LESION_FILE } from '../loader';
 import { atrophiedTemplate, DEFAULT_EFFECTS, regionModel, type AtrophyEffects, type RegionModel } from './anatomy';
-import { jitter, renderScan, SCAN_AFFINE, SCAN_DIMS, SCAN_PIXDIM, subjectWarp, type SubjectWarp } from './render';
+import { jitter, renderScan, SCAN_AFFINE, SCAN_DIMS, SCAN_PIXDIM, subjectWarp, type Rendered, type SubjectWarp } from './render';
 import { colin27Template, proceduralHead, type Template } from './template';
 
 /** Version of the generator: part of the cohort's cache key, bumped whenever what it renders changes. */
@@ -180,13 +179,12 @@ export function planCohort(cfg: CohortConfig): { rows: SessionRow[]; severity: R
   return { rows, severity, scales };
 }
 
-/** Everything a renderer (main thread or worker) needs, all structured-cloneable. */
-export interface RenderJob {
+/** What every session's renderer (main thread or worker) needs, all structured-cloneable. */
+export interface RenderShared {
   cfg: CohortConfig;
   template: Template;
   model: RegionModel;
   scanAffine: Mat4;
-  rows: SessionRow[];
   severity: Record<string, number>;
   scales: number[];
   out: string;
@@ -204,96 +202,49 @@ function resolveScanAffine(cfg: CohortConfig): Mat4 {
 }
 
 /** The warp of one session: the subject's (seeded by subject), plus repositioning at later visits and any shortcut. */
-function sessionWarp(job: RenderJob, r: SessionRow, cache: Map<string, SubjectWarp>): SubjectWarp {
+function sessionWarp(job: RenderShared, r: SessionRow): SubjectWarp {
   const { cfg, template } = job;
   const s = Number(r.subjectId.slice(5)) - 1;
-  if (!cache.has(r.subjectId)) {
-    const w = subjectWarp(new Rng(cfg.seed * 100003 + s * 101), template, job.scales[s], cfg.deformationMm, cfg.rotationDeg, cfg.shiftMm, cfg.headShapeSd);
-    if (cfg.shortcutShiftMm && r.group !== 'Nondemented') {
-      // The warp maps scan world to template world: moving the head by +v in the scan moves the sampling by -v.
-      for (let k = 0; k < 3; k++) w.M[k][3] -= cfg.shortcutShiftMm[k];
-    }
-    cache.set(r.subjectId, w);
+  const w = subjectWarp(new Rng(cfg.seed * 100003 + s * 101), template, job.scales[s], cfg.deformationMm, cfg.rotationDeg, cfg.shiftMm, cfg.headShapeSd);
+  if (cfg.shortcutShiftMm && r.group !== 'Nondemented') {
+    // The warp maps scan world to template world: moving the head by +v in the scan moves the sampling by -v.
+    for (let k = 0; k < 3; k++) w.M[k][3] -= cfg.shortcutShiftMm[k];
   }
-  const base = cache.get(r.subjectId)!;
-  return r.visit === 1 ? base : jitter(base, new Rng(cfg.seed * 100003 + s * 101 + r.visit), 1, 1);
+  return r.visit === 1 ? w : jitter(w, new Rng(cfg.seed * 100003 + s * 101 + r.visit), 1, 1);
 }
 
-/** Render and write the sessions of `job` (called on a worker thread, or on the main thread as a fallback). */
-export function renderSessions(job: RenderJob, onDone: (mriId: string) => void): void {
+/** Buffers of the last scan rendered on this thread (a cohort renders hundreds of 8M-voxel scans). */
+const scratch: { rendered?: Rendered; intensity?: Float32Array } = {};
+
+/**
+ * Render and write one session (worker threads call it by name through lib/util/workers.ts; the main thread calls it
+ * when there is one thread). Returns the session's MRI ID.
+ */
+export function renderSession(job: RenderShared, r: SessionRow): string {
   const { cfg, template: t, model } = job;
-  const warps = new Map<string, SubjectWarp>();
-  const half = Math.ceil(cfg.subjects / 2);
-  let buffers: ReturnType<typeof renderScan> | undefined;
-  let intensityBuffer: Float32Array | undefined;
-  for (const r of job.rows) {
-    const s = Number(r.subjectId.slice(5)) - 1;
-    const rng = new Rng(cfg.seed * 100003 + s * 101 + r.visit);
-    const warp = sessionWarp(job, r, warps);
-    const intensity = atrophiedTemplate(t, model, job.severity[r.mriId], cfg.effects, intensityBuffer);
-    intensityBuffer = intensity;
-    const wm = 115;
-    const gain = subjectNuisance(cfg, s).gain * Math.exp(new Rng(cfg.seed * 100003 + s * 101 + r.visit + 70).normal(0, 0.02));
-    const rendered = renderScan(t, intensity, model, warp, rng, cfg.scanDims, job.scanAffine, cfg.noise * wm, cfg.biasField, gain, buffers);
-    buffers = rendered;
-    const part = Number(r.subjectId.slice(5)) <= half ? 'OAS2_RAW_PART1' : 'OAS2_RAW_PART2';
-    const raw = path.join(job.out, part, r.mriId, 'RAW');
-    fs.mkdirSync(raw, { recursive: true });
-    const scaled = rendered.scan;
-    for (let i = 0; i < scaled.length; i++) scaled[i] *= cfg.intensityScale;
-    const geo = { dims: cfg.scanDims, pixdim: cfg.scanPixdim, affine: job.scanAffine };
-    writeNifti(path.join(raw, 'mpr-1.nifti.hdr'), { ...geo, data: scaled }, { datatype: 'int16', byteOrder: 'big', description: `xai3d phantom ${r.mriId} (${t.name})`, xformCode: 1 });
-    const gt = path.join(job.out, GROUND_TRUTH_DIR, r.mriId);
-    fs.mkdirSync(gt, { recursive: true });
-    const labels = { datatype: 'uint8' as const, xformCode: 1, gzipLevel: 1 };
-    writeNifti(path.join(gt, LESION_FILE), { ...geo, data: rendered.lesion }, labels);
-    writeNifti(path.join(gt, ATLAS_FILE), { ...geo, data: rendered.aal }, labels);
-    writeNifti(path.join(gt, BRAIN_FILE), { ...geo, data: rendered.brain }, labels);
-    onDone(r.mriId);
-  }
-}
-
-/** Worker threads for rendering: XAI3D_WORKERS (0 or 1 = the main thread), default min(cores, 4). */
-export function phantomWorkers(): number {
-  return dataWorkers();
-}
-
-/** Render `job` split over `workers` threads (each takes whole subjects); resolves when every session is written. */
-async function renderParallel(job: RenderJob, workers: number, onDone: (mriId: string) => void): Promise<void> {
-  if (workers <= 1) return renderSessions(job, onDone);
-  const wt = require('worker_threads') as typeof WorkerThreads;
-  const subjects = [...new Set(job.rows.map((r) => r.subjectId))];
-  const parts = Array.from({ length: Math.min(workers, subjects.length) }, (_, k) => new Set(subjects.filter((_, i) => i % workers === k)));
-  const tsx = require.resolve('tsx/cjs');
-  const ts = path.join(__dirname, 'cohort.ts');
-  const self = fs.existsSync(ts) ? ts : __filename;
-  const code = `require(${JSON.stringify(tsx)}); const m = require(${JSON.stringify(self)}); m.workerMain();`;
-  await Promise.all(parts.map((set) => new Promise<void>((resolve, reject) => {
-    const w = new wt.Worker(code, { eval: true, workerData: { ...job, rows: job.rows.filter((r) => set.has(r.subjectId)) } });
-    let failed = false;
-    w.on('message', (m: { done?: string; error?: string }) => {
-      if (m.done) onDone(m.done);
-      if (m.error) {
-        failed = true;
-        reject(new Error(`phantom renderer (worker thread): ${m.error}`));
-      }
-    });
-    w.on('error', (e) => {
-      failed = true;
-      reject(e);
-    });
-    w.on('exit', (c) => (failed ? undefined : c === 0 ? resolve() : reject(new Error(`phantom renderer: worker exited with code ${c}`))));
-  })));
-}
-
-/** Entry point of a rendering worker thread. */
-export function workerMain(): void {
-  const wt = require('worker_threads') as typeof WorkerThreads;
-  try {
-    renderSessions(wt.workerData as RenderJob, (id) => wt.parentPort!.postMessage({ done: id }));
-  } catch (err) {
-    wt.parentPort!.postMessage({ error: (err as Error).stack ?? String(err) });
-  }
+  const s = Number(r.subjectId.slice(5)) - 1;
+  const rng = new Rng(cfg.seed * 100003 + s * 101 + r.visit);
+  const warp = sessionWarp(job, r);
+  const intensity = atrophiedTemplate(t, model, job.severity[r.mriId], cfg.effects, scratch.intensity);
+  scratch.intensity = intensity;
+  const wm = 115;
+  const gain = subjectNuisance(cfg, s).gain * Math.exp(new Rng(cfg.seed * 100003 + s * 101 + r.visit + 70).normal(0, 0.02));
+  const rendered = renderScan(t, intensity, model, warp, rng, cfg.scanDims, job.scanAffine, cfg.noise * wm, cfg.biasField, gain, scratch.rendered);
+  scratch.rendered = rendered;
+  const part = s + 1 <= Math.ceil(cfg.subjects / 2) ? 'OAS2_RAW_PART1' : 'OAS2_RAW_PART2';
+  const raw = path.join(job.out, part, r.mriId, 'RAW');
+  fs.mkdirSync(raw, { recursive: true });
+  const scaled = rendered.scan;
+  for (let i = 0; i < scaled.length; i++) scaled[i] *= cfg.intensityScale;
+  const geo = { dims: cfg.scanDims, pixdim: cfg.scanPixdim, affine: job.scanAffine };
+  writeNifti(path.join(raw, 'mpr-1.nifti.hdr'), { ...geo, data: scaled }, { datatype: 'int16', byteOrder: 'big', description: `xai3d phantom ${r.mriId} (${t.name})`, xformCode: 1 });
+  const gt = path.join(job.out, GROUND_TRUTH_DIR, r.mriId);
+  fs.mkdirSync(gt, { recursive: true });
+  const labels = { datatype: 'uint8' as const, xformCode: 1, gzipLevel: 1 };
+  writeNifti(path.join(gt, LESION_FILE), { ...geo, data: rendered.lesion }, labels);
+  writeNifti(path.join(gt, ATLAS_FILE), { ...geo, data: rendered.aal }, labels);
+  writeNifti(path.join(gt, BRAIN_FILE), { ...geo, data: rendered.brain }, labels);
+  return r.mriId;
 }
 
 /**
@@ -305,24 +256,28 @@ export async function buildPhantomCohort(out: string, config: Partial<CohortConf
   if (!Number.isInteger(cfg.subjects) || cfg.subjects < 2) throw new Error(`phantoms: subjects ${cfg.subjects} must be an integer >= 2`);
   if (cfg.minVisits < 1 || cfg.maxVisits < cfg.minVisits) throw new Error(`phantoms: visits ${cfg.minVisits}..${cfg.maxVisits} are not a valid range`);
   if (cfg.dementedShare + cfg.convertedShare > 1) throw new Error('phantoms: dementedShare + convertedShare must be <= 1');
-  const workers = phantomWorkers();
+  const workers = dataWorkers();
   const t = template ?? (cfg.template === 'procedural' ? proceduralHead() : colin27Template());
   const model = regionModel(t, cfg.effects.ventricleGrowth);
   const { rows, severity, scales } = planCohort(cfg);
   const bar = progress(`phantom scans (${Math.max(1, workers)} thread(s))`, rows.length, { unit: 'scans' });
   await buildDirAtomic(out, async (tmp) => {
-    const job: RenderJob = { cfg, template: t, model, scanAffine: resolveScanAffine(cfg), rows, severity, scales, out: tmp };
-    let done = 0;
-    try {
-      await renderParallel(job, workers, (id) => {
-        done++;
-        bar.tick(1, id);
-      });
-    } catch (err) {
-      // Worker threads that cannot start (an environment without the TypeScript loader) leave the job to this thread.
-      if (done > 0 || workers <= 1) throw err;
-      process.stderr.write(`phantoms: worker threads unavailable (${(err as Error).message.split('\n')[0]}); rendering on the main thread\n`);
-      renderSessions(job, (id) => bar.tick(1, id));
+    const job: RenderShared = { cfg, template: t, model, scanAffine: resolveScanAffine(cfg), severity, scales, out: tmp };
+    const renderHere = () => rows.forEach((r) => bar.tick(1, renderSession(job, r)));
+    if (workers <= 1) renderHere();
+    else {
+      let done = 0;
+      try {
+        await runInWorkers<SessionRow, string>(sourceOf(__filename), 'renderSession', job, rows, workers, (_, id) => {
+          done++;
+          bar.tick(1, id);
+        });
+      } catch (err) {
+        // Worker threads that cannot start (an environment without the TypeScript loader) leave the job to this thread.
+        if (done > 0) throw err;
+        process.stderr.write(`phantoms: worker threads unavailable (${(err as Error).message.split('\n')[0]}); rendering on the main thread\n`);
+        renderHere();
+      }
     }
     writeFileAtomic(path.join(tmp, 'oasis_longitudinal.csv'), demographicsCsv(rows));
     writeJsonAtomic(path.join(tmp, GROUND_TRUTH_DIR, 'cohort.json'), {
