@@ -140,7 +140,7 @@ export function sanityGridFigure(rows: { label: string; maps: Float32Array[]; st
       const y1 = 1 - ri / rows.length;
       layout[`xaxis${k}`] = { domain: [x0 + 0.005, x0 + 1 / cols - 0.005], showticklabels: false, ticks: '', anchor: `y${k}` };
       layout[`yaxis${k}`] = { domain: [y1 - 1 / rows.length + 0.04, y1 - 0.02], showticklabels: false, ticks: '', anchor: `x${k}`, autorange: 'reversed', scaleanchor: `x${k}` };
-      (layout.annotations as unknown[]).push({ text: ci === 0 ? 'original' : `randomised to ${row.steps[ci - 1]}`, x: x0 + 0.5 / cols, y: y1 - 0.015, yanchor: 'bottom', xref: 'paper', yref: 'paper', showarrow: false, font: { size: 9 } });
+      (layout.annotations as unknown[]).push({ text: ci === 0 ? 'original' : `randomised<br>to ${row.steps[ci - 1]}`, x: x0 + 0.5 / cols, y: y1 - 0.015, yanchor: 'bottom', xref: 'paper', yref: 'paper', showarrow: false, font: { size: 9 } });
     });
     (layout.annotations as unknown[]).push({ text: row.label, x: -0.01, y: 1 - (ri + 0.5) / rows.length, xref: 'paper', yref: 'paper', showarrow: false, xanchor: 'right', font: { size: 11 } });
   });
