@@ -8,7 +8,7 @@ const { shutdown } = require('../lib/backend/shutdown.ts');
 main(process.argv.slice(2)).then(
   (code) => shutdown(code),
   (err) => {
-    process.stderr.write(`xai3d: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`xai3d: ${process.env.XAI3D_DEBUG && err && err.stack ? err.stack : (err && err.message) || err}\n`);
     shutdown(1);
   },
 );

@@ -12,7 +12,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { PROJECT_ROOT, resultsDir } from '../lib/env/paths';
+import { ensureWritable, PROJECT_ROOT, resultsDir, writableWorkDirs } from '../lib/env/paths';
 
 const PYTHON = process.env.XAI3D_PYTHON ?? '/usr/bin/python3';
 const JUPYTER_PATH = path.join(PROJECT_ROOT, '.jupyter', 'share', 'jupyter');
@@ -62,29 +62,55 @@ function resolveSelection(names: string[], all: string[]): string[] {
     if (fs.existsSync(n) && n.endsWith('.ipynb')) return path.resolve(n);
     const hit = all.filter((p) => path.basename(p).startsWith(n));
     if (hit.length !== 1) {
-      fail(`"${n}" matches ${hit.length} notebooks in notebooks/ (have: ${all.map((p) => path.basename(p)).join(', ')})`);
+      fail(`notebook "${n}" matches ${hit.length} notebooks in notebooks/ (have: ${all.map((p) => path.basename(p)).join(', ')})`);
     }
     return hit[0];
   });
 }
 
+const USAGE = `usage: npm run notebooks [-- [NAMES...] [--profile tiny|quick|thesis] [--out DIR] [--timeout SECONDS]]
+       npm run pipeline [-- [--profile P] ...]      (all notebooks, then the report)
+  NAMES: notebook paths or prefixes of notebooks/NN-*.ipynb (e.g. 00, 03-cam); default all, in order
+  --profile   run profile (sets XAI3D_PROFILE; default quick)
+  --out       folder of the executed notebooks and their HTML (default results/notebooks)
+  --timeout   seconds per cell (default 7200)
+  --pipeline  also build the report (results/report/index.html)`;
+
 function main(): void {
-  const { values, positionals } = parseArgs({
-    options: {
-      profile: { type: 'string' },
-      out: { type: 'string' },
-      timeout: { type: 'string' },
-      pipeline: { type: 'boolean' },
-    },
-    allowPositionals: true,
-  });
-  const profile = values.profile ?? process.env.XAI3D_PROFILE ?? 'quick';
-  if (!PROFILES.includes(profile)) fail(`--profile ${profile}: use one of ${PROFILES.join(', ')}`);
+  let parsed: ReturnType<typeof parseArgs<{ options: { profile: { type: 'string' }; out: { type: 'string' }; timeout: { type: 'string' }; pipeline: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } }; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({
+      options: {
+        profile: { type: 'string' },
+        out: { type: 'string' },
+        timeout: { type: 'string' },
+        pipeline: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    fail(`${(err as Error).message.split('\n')[0]} (see --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const source = values.profile !== undefined ? '--profile' : 'XAI3D_PROFILE';
+  const profile = (values.profile ?? process.env.XAI3D_PROFILE ?? 'quick').trim().toLowerCase() || 'quick';
+  if (!PROFILES.includes(profile)) fail(`${source} ${values.profile ?? process.env.XAI3D_PROFILE}: use one of ${PROFILES.join(', ')}`);
   const timeoutS = values.timeout !== undefined ? Number(values.timeout) : 7200;
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) fail(`--timeout ${values.timeout}: expected seconds > 0`);
   const all = listNotebooks(path.join(PROJECT_ROOT, 'notebooks'));
   const selected = resolveSelection(positionals, all);
   const outDir = path.resolve(values.out ?? path.join(resultsDir(), 'notebooks'));
+  try {
+    writableWorkDirs();
+    ensureWritable(outDir, '--out');
+  } catch (err) {
+    fail((err as Error).message);
+  }
   ensureKernel();
   const job = { notebooks: selected, outDir, kernel: 'tslab', timeoutS, jupyterPath: JUPYTER_PATH };
   const started = Date.now();

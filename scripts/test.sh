@@ -18,6 +18,7 @@ TESTS=(
   test/explain.test.ts
   test/evaluate.test.ts
   test/stats.test.ts
+  test/reliability.test.ts
   test/notebooks.test.ts
 )
 

@@ -11,10 +11,11 @@
  *
  * The choice is logged once (one line on stderr) and recorded in every result manifest (backendInfo()).
  */
+import { envSwitch } from '../env/switches';
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
 import { inNotebook } from '../viz/notebook';
-import { configureWasm, type WasmSetup } from './wasm-3d';
+import { configureWasm, wasmKernelChoice, type WasmSetup } from './wasm-3d';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -102,6 +103,8 @@ async function choose(opts: InitBackendOptions): Promise<BackendInfo> {
     opts.backend !== undefined ? 'backend option' : 'XAI3D_BACKEND',
   );
   const threads = opts.threads ?? parseThreads(process.env.XAI3D_THREADS);
+  // Configuration errors are the user's to fix, never a reason to fall back to another backend.
+  wasmKernelChoice();
   const notes: string[] = [];
   tf.enableProdMode();
 
@@ -148,7 +151,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   if (pending === undefined) {
     pending = choose(opts).then((info) => {
       chosen = info;
-      if (!opts.quiet && process.env.XAI3D_QUIET !== '1') {
+      if (!opts.quiet && !envSwitch('XAI3D_QUIET', false)) {
         const extra = info.notes.length > 0 ? ` (auto: ${info.notes.join('; ')})` : '';
         const kernels =
           info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}` : ', stock kernels') : '';

@@ -6,6 +6,7 @@
  * XAI3D_WASM_KERNELS=stock keeps tfjs's shipped kernels (for comparison only: the shipped Conv3D input gradient is
  * wrong, so gradients through convolutions are wrong with it).
  */
+import { envSwitch } from '../env/switches';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { installFast3dKernels } from './kernels3d';
@@ -21,18 +22,24 @@ export interface WasmSetup {
   simdNote?: string;
 }
 
-export async function configureWasm(threads: number, useBackend: (name: BackendName) => Promise<void>): Promise<WasmSetup> {
-  const kernels = (process.env.XAI3D_WASM_KERNELS ?? 'fast').trim().toLowerCase();
+/** XAI3D_WASM_KERNELS (fast | stock) and XAI3D_SIMD (1 | 0), validated: a bad value is an error naming the variable. */
+export function wasmKernelChoice(): { fast: boolean; simd: boolean } {
+  const kernels = (process.env.XAI3D_WASM_KERNELS ?? 'fast').trim().toLowerCase() || 'fast';
   if (kernels !== 'fast' && kernels !== 'stock') {
     throw new Error(`XAI3D_WASM_KERNELS="${process.env.XAI3D_WASM_KERNELS}" is not valid; use fast or stock`);
   }
-  const fast = kernels === 'fast';
+  return { fast: kernels === 'fast', simd: envSwitch('XAI3D_SIMD', true) };
+}
+
+export async function configureWasm(threads: number, useBackend: (name: BackendName) => Promise<void>): Promise<WasmSetup> {
+  const choice = wasmKernelChoice();
+  const fast = choice.fast;
   if (fast) installFast3dKernels();
   enableWasmThreads(threads);
   await useBackend('wasm');
   releaseWasmWorkers();
   let simdNote: string | undefined;
-  const simdOn = fast && process.env.XAI3D_SIMD !== '0';
+  const simdOn = fast && choice.simd;
   if (simdOn) {
     // The threaded build keeps its (shared) memory on the module, the single-threaded one exports it.
     const mod = (tf.backend() as unknown as { wasm: { wasmMemory?: WasmMemoryLike; asm?: { memory?: WasmMemoryLike } } }).wasm;

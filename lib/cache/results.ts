@@ -12,7 +12,7 @@ import * as path from 'path';
 import { backendInfo, initBackend, type BackendInfo } from '../backend/select';
 import { resultsDir } from '../env/paths';
 import { gitState, hostInfo, versions, type GitState, type HostInfo, type Versions } from '../env/versions';
-import { readJson, writeJsonAtomic } from '../io/atomic';
+import { readJson, sweepAbandoned, writeJsonAtomic } from '../io/atomic';
 import { configHash, stableStringify } from '../util/hash';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -124,26 +124,6 @@ export function loadRun<T>(experiment: string, config: unknown, opts: CacheOptio
     throw new Error(`${dir}: manifest config does not match the requested config (hash collision or edited file)`);
   }
   return { dir, result: readJson<T>(path.join(dir, RESULT_FILE)), manifest, fromCache: true };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Remove temporary folders left by runs whose process has died (crashes, kills). */
-function sweepAbandoned(parent: string): void {
-  if (!fs.existsSync(parent)) return;
-  for (const name of fs.readdirSync(parent)) {
-    const m = /^\.(tmp|old)-[0-9a-f]+-(\d+)-/.exec(name);
-    if (m && (Number(m[2]) === process.pid ? false : !pidAlive(Number(m[2])))) {
-      fs.rmSync(path.join(parent, name), { recursive: true, force: true });
-    }
-  }
 }
 
 let tmpCounter = 0;

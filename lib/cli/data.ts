@@ -1,4 +1,5 @@
 /** `xai3d data ...`: build, load and inspect datasets. */
+import { writableWorkDirs } from '../env/paths';
 import { classCounts, type VolumeDataset } from '../data/dataset';
 import { inspectPath } from '../data/inspect';
 import { loadMnist3d } from '../data/mnist3d/dataset';
@@ -10,7 +11,7 @@ import { auditDataset } from '../data/oasis2/audit';
 import { defaultOasis2Root } from '../data/defaults';
 import { parseProfile } from '../env/profile';
 import { profileConfig } from '../profiles';
-import { numberOption, parse, UsageError } from './args';
+import { noPositionals, numberOption, parse, UsageError } from './args';
 import type { Command } from './main';
 
 const USAGE = `usage:
@@ -51,11 +52,13 @@ export const dataCommand: Command = {
     }
     const out = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + '\n');
     if (sub === 'mnist3d') {
-      const { values } = parse(rest, {
+      const { values, positionals } = parse(rest, {
         size: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, mode: { type: 'string' },
         'noisy-copies': { type: 'boolean' }, seed: { type: 'string' }, force: { type: 'boolean' }, h5: { type: 'string' }, vectors: { type: 'string' },
       }, USAGE);
       if (values.help) return 0;
+      noPositionals(positionals, 'data mnist3d');
+      writableWorkDirs();
       const size = numberOption(values, 'size', { integer: true, min: 4 });
       if (values.h5) return out(summary(await loadPointCloudsH5(values.h5 as string, { size: size ?? 32 }))), 0;
       if (values.vectors) return out(summary(await loadFullDatasetVectors(values.vectors as string))), 0;
@@ -76,11 +79,13 @@ export const dataCommand: Command = {
       return 0;
     }
     if (sub === 'oasis2') {
-      const { values } = parse(rest, {
+      const { values, positionals } = parse(rest, {
         root: { type: 'string' }, demographics: { type: 'string' }, 'label-rule': { type: 'string' }, scan: { type: 'string' },
         size: { type: 'string' }, 'skip-bad': { type: 'boolean' }, force: { type: 'boolean' },
       }, USAGE);
       if (values.help) return 0;
+      noPositionals(positionals, 'data oasis2');
+      writableWorkDirs();
       if (!values.root) throw new UsageError(`--root DIR is required\n\n${USAGE}`);
       const rule = (values['label-rule'] as string | undefined) ?? 'cdr';
       if (rule !== 'cdr' && rule !== 'group') throw new UsageError(`--label-rule ${rule}: use cdr or group`);
@@ -97,10 +102,11 @@ export const dataCommand: Command = {
       return 0;
     }
     if (sub === 'phantoms') {
-      const { values } = parse(rest, {
+      const { values, positionals } = parse(rest, {
         out: { type: 'string' }, subjects: { type: 'string' }, visits: { type: 'string' }, seed: { type: 'string' }, template: { type: 'string' },
       }, USAGE);
       if (values.help) return 0;
+      noPositionals(positionals, 'data phantoms');
       if (!values.out) throw new UsageError(`--out DIR is required\n\n${USAGE}`);
       const visits = values.visits as string | undefined;
       let minVisits: number | undefined;
@@ -126,7 +132,8 @@ export const dataCommand: Command = {
       const { values, positionals } = parse(rest, { root: { type: 'string' }, size: { type: 'string' }, profile: { type: 'string' }, check: { type: 'boolean' } }, USAGE);
       if (values.help) return 0;
       if (positionals.length > 0) throw new UsageError(`audit takes no positional arguments (got ${positionals.join(' ')})`);
-      const prof = profileConfig(parseProfile((values.profile as string | undefined) ?? process.env.XAI3D_PROFILE, '--profile'));
+      writableWorkDirs();
+      const prof = profileConfig((values.profile !== undefined ? parseProfile(values.profile as string, '--profile') : parseProfile(process.env.XAI3D_PROFILE)));
       const size = numberOption(values, 'size', { integer: true, min: 8 }) ?? prof.oasisSize;
       const root = (values.root as string | undefined) ?? (await defaultOasis2Root(prof));
       const ds = await loadOasis2(root, { preprocess: { size } });

@@ -9,7 +9,7 @@ import { readInputVolume } from '../explain/heatmap-io';
 import type { RuleSpec } from '../explain/lrp/rules';
 import { writeJsonAtomic } from '../io/atomic';
 import { loadModel } from '../io/model-files';
-import { numberOption, parse, rulesOption, UsageError } from './args';
+import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
 const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
@@ -53,7 +53,7 @@ export const aopcCommand: Command = {
   name: 'aopc',
   summary: 'area over the MoRF perturbation curve of heatmaps (or of a method computed on the fly)',
   async run(args) {
-    const { values } = parse(args, {
+    const { values, positionals } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, heatmap: { type: 'string', multiple: true },
       method: { type: 'string' }, composite: { type: 'string' }, rules: { type: 'string' }, class: { type: 'string' },
       stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' }, 'candidate-stride': { type: 'string' },
@@ -65,6 +65,8 @@ export const aopcCommand: Command = {
     if (!values.model || inputs.length === 0 || !values.out) throw new UsageError(`--model, --input and --out are required\n\n${AOPC_USAGE}`);
     if (heatmaps.length === 0 && !values.method) throw new UsageError('give --heatmap FILE (one per --input) or --method to compute them');
     if (heatmaps.length > 0 && heatmaps.length !== inputs.length) throw new UsageError(`${heatmaps.length} --heatmap for ${inputs.length} --input: give one per input`);
+    noPositionals(positionals, 'aopc');
+    const out = outputPath(values.out, '--out', ['.json'], [...modelFiles(values.model as string), ...inputs, ...heatmaps]);
     const pick = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
       const v = (values[name] as string | undefined) ?? def;
       if (!allowed.includes(v as T)) throw new UsageError(`--${name} ${v}: use ${allowed.join(' or ')}`);
@@ -104,8 +106,8 @@ export const aopcCommand: Command = {
         maps = explainTensor(model, tensor, { ...explainOptions(values), classes }).maps;
       }
       const r = aopc(model, volumes, shape, maps, cfg, classes);
-      writeJsonAtomic(values.out as string, { curve: r.curve, scores: r.scores, aopc: r.aopc, coverage: r.coverage, config: { ...r.config, inputs: inputs.map((f) => path.resolve(f)), heatmaps: heatmaps.map((f) => path.resolve(f)), method: values.method ?? null, composite: values.composite ?? null, classes: r.classes } });
-      process.stderr.write(`AOPC(${r.config.steps}) = ${r.aopc.toFixed(5)} over ${inputs.length} input(s), coverage ${r.coverage.toFixed(3)} -> ${values.out}\n`);
+      writeJsonAtomic(out, { curve: r.curve, scores: r.scores, aopc: r.aopc, coverage: r.coverage, config: { ...r.config, inputs: inputs.map((f) => path.resolve(f)), heatmaps: heatmaps.map((f) => path.resolve(f)), method: values.method ?? null, composite: values.composite ?? null, classes: r.classes } });
+      process.stderr.write(`AOPC(${r.config.steps}) = ${r.aopc.toFixed(5)} over ${inputs.length} input(s), coverage ${r.coverage.toFixed(3)} -> ${out}\n`);
     } finally {
       tensor.dispose();
     }
@@ -117,7 +119,7 @@ export const sanityCommand: Command = {
   name: 'sanity',
   summary: 'model-parameter-randomisation sanity check (cascading or independent) and class sensitivity',
   async run(args) {
-    const { values } = parse(args, {
+    const { values, positionals } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, composite: { type: 'string' },
       rules: { type: 'string' }, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
       'cam-layers': { type: 'string' }, 'null-seeds': { type: 'string' },
@@ -125,6 +127,8 @@ export const sanityCommand: Command = {
     if (values.help) return 0;
     const inputs = asList(values.input);
     if (!values.model || inputs.length === 0 || !values.out || !values.method) throw new UsageError(`--model, --input, --method and --out are required\n\n${SANITY_USAGE}`);
+    noPositionals(positionals, 'sanity');
+    const out = outputPath(values.out, '--out', ['.json'], [...modelFiles(values.model as string), ...inputs]);
     const flags: Record<string, string> = { camLayers: 'cam-layers', nullSeeds: 'null-seeds' };
     let scfg: SanityConfig;
     try {
@@ -149,7 +153,7 @@ export const sanityCommand: Command = {
     try {
       const r = sanityCheck(model, tensor, opts, scfg);
       const cs = model.outputs[0].shape[1]! >= 2 ? classSensitivity(model, tensor, opts) : null;
-      writeJsonAtomic(values.out as string, {
+      writeJsonAtomic(out, {
         method: r.method,
         composite: r.composite ?? null,
         mode: r.mode,
@@ -166,7 +170,7 @@ export const sanityCommand: Command = {
         classSensitivity: cs ? { mean: cs.mean, classes: cs.classes } : null,
       });
       const c = r.steps[0].change;
-      process.stderr.write(`sanity (${r.mode}) ${r.method}${r.composite ? ` ${r.composite}` : ''}: ${r.verdict} (top-layer ${r.metric} ${r.steps[0].mean[r.metric].toFixed(3)}, null ${r.null.mean.toFixed(3)}, change ${c.estimate.toFixed(3)} [${c.lo.toFixed(3)}, ${c.hi.toFixed(3)}] vs threshold ${r.threshold}; first changed layer ${r.firstChangedLayer ?? 'none'}) -> ${values.out}\n`);
+      process.stderr.write(`sanity (${r.mode}) ${r.method}${r.composite ? ` ${r.composite}` : ''}: ${r.verdict} (top-layer ${r.metric} ${r.steps[0].mean[r.metric].toFixed(3)}, null ${r.null.mean.toFixed(3)}, change ${c.estimate.toFixed(3)} [${c.lo.toFixed(3)}, ${c.hi.toFixed(3)}] vs threshold ${r.threshold}; first changed layer ${r.firstChangedLayer ?? 'none'}) -> ${out}\n`);
     } finally {
       tensor.dispose();
     }

@@ -6,7 +6,7 @@ import { readInputVolume, writeHeatmap } from '../explain/heatmap-io';
 import type { PoolMode } from '../explain/lrp/composites';
 import type { RuleSpec } from '../explain/lrp/rules';
 import { loadModel } from '../io/model-files';
-import { numberOption, parse, rulesOption, UsageError } from './args';
+import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
 const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
@@ -24,13 +24,15 @@ export const explainCommand: Command = {
   name: 'explain',
   summary: 'heatmap of one volume: CAM, Grad-CAM, gradient, input x gradient, LRP composites',
   async run(args) {
-    const { values } = parse(args, {
+    const { values, positionals } = parse(args, {
       model: { type: 'string' }, input: { type: 'string' }, method: { type: 'string' }, composite: { type: 'string' },
       rules: { type: 'string' }, pool: { type: 'string' }, class: { type: 'string' }, layer: { type: 'string' },
       low: { type: 'string' }, high: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
     }, USAGE);
     if (values.help) return 0;
     for (const req of ['model', 'input', 'method', 'out']) if (!values[req]) throw new UsageError(`--${req} is required\n\n${USAGE}`);
+    noPositionals(positionals, 'explain');
+    const out = outputPath(values.out, '--out', ['.npy', '.nii', '.nii.gz'], [...modelFiles(values.model as string), values.input as string]);
     const method = values.method as string;
     if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
     const pool = values.pool as string | undefined;
@@ -55,7 +57,7 @@ export const explainCommand: Command = {
         low,
         high,
       });
-      writeHeatmap(values.out as string, r.maps[0], [input.shape[0], input.shape[1], input.shape[2]], { affine: input.affine, pixdim: input.pixdim });
+      writeHeatmap(out, r.maps[0], [input.shape[0], input.shape[1], input.shape[2]], { affine: input.affine, pixdim: input.pixdim });
       if (values.json) {
         process.stdout.write(
           JSON.stringify({
@@ -66,7 +68,7 @@ export const explainCommand: Command = {
           }) + '\n',
         );
       } else {
-        process.stderr.write(`${method}${values.composite ? ` (${values.composite})` : ''}: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}, relevance sum ${r.relevanceSums[0].toFixed(4)} -> ${values.out}\n`);
+        process.stderr.write(`${method}${values.composite ? ` (${values.composite})` : ''}: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}, relevance sum ${r.relevanceSums[0].toFixed(4)} -> ${out}\n`);
       }
     } finally {
       x.dispose();

@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 failure while running, 2 bad usage (unknown command, bad flag).
  */
 import { info } from '../env/info';
-import { parse, UsageError } from './args';
+import { noPositionals, parse, UsageError } from './args';
 import { dataCommand } from './data';
 import { trainCommand } from './train';
 import { explainCommand } from './explain';
@@ -20,8 +20,9 @@ const infoCommand: Command = {
   summary: 'print backend, versions and data locations as JSON',
   async run(args) {
     const usage = 'usage: xai3d info\n\nPrints the backend (XAI3D_BACKEND, XAI3D_THREADS), versions and data locations as JSON.';
-    const { values } = parse(args, {}, usage);
+    const { values, positionals } = parse(args, {}, usage);
     if (values.help) return 0;
+    noPositionals(positionals, 'info');
     process.stdout.write(JSON.stringify(await info(), null, 2) + '\n');
     return 0;
   },

@@ -1,11 +1,12 @@
 /** `xai3d train`: k-fold training of a model preset on a dataset, resumable, results under results/train/. */
+import { writableWorkDirs } from '../env/paths';
 import { defaultMnist3d, defaultOasis2 } from '../data/defaults';
 import { loadOasis2 } from '../data/oasis2/loader';
 import { parseProfile } from '../env/profile';
 import { isPresetName, PRESET_NAMES } from '../models/presets';
 import { profileConfig } from '../profiles';
 import { trainKFold, type TrainConfig } from '../training/train';
-import { numberOption, parse, UsageError } from './args';
+import { noPositionals, numberOption, parse, UsageError } from './args';
 import type { Command } from './main';
 
 const USAGE = `usage: xai3d train --dataset mnist3d|oasis2 --model <preset> [--folds K] [--profile tiny|quick|thesis]
@@ -20,18 +21,20 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'k-fold training of a model preset (resumable; results/train/...)',
   async run(args) {
-    const { values } = parse(args, {
+    const { values, positionals } = parse(args, {
       dataset: { type: 'string' }, model: { type: 'string' }, folds: { type: 'string' }, profile: { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' },
       'base-width': { type: 'string' }, seed: { type: 'string' }, 'oasis-root': { type: 'string' }, 'only-fold': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
     }, USAGE);
     if (values.help) return 0;
+    noPositionals(positionals, 'train');
+    writableWorkDirs();
     const dataset = values.dataset as string | undefined;
     if (dataset !== 'mnist3d' && dataset !== 'oasis2') throw new UsageError(`--dataset must be mnist3d or oasis2\n\n${USAGE}`);
     const model = values.model as string | undefined;
     if (!model || !isPresetName(model)) throw new UsageError(`--model must be one of ${PRESET_NAMES.join(', ')}${model ? ` (got "${model}")` : ''}`);
     if ((dataset === 'mnist3d') !== model.startsWith('mnist')) throw new UsageError(`--model ${model} is not a ${dataset} preset`);
-    const profile = profileConfig(parseProfile((values.profile as string | undefined) ?? process.env.XAI3D_PROFILE, '--profile'));
+    const profile = profileConfig((values.profile !== undefined ? parseProfile(values.profile as string, '--profile') : parseProfile(process.env.XAI3D_PROFILE)));
     const base = dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis;
     const cfg: TrainConfig = {
       ...base,

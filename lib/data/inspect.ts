@@ -1,7 +1,7 @@
 /** `xai3d data inspect PATH`: what a data file or folder is, as JSON, without loading it all. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readNiftiHeader } from '../io/nifti';
+import { checkNiftiBody, readNiftiHeader } from '../io/nifti';
 import { readNpy } from '../io/npy';
 import { h5wasm } from './mnist3d/h5';
 import { labelOf, readDemographics, type LabelRule } from './oasis2/demographics';
@@ -27,6 +27,18 @@ export async function inspectPath(p: string, opts: { labelRule?: LabelRule } = {
     const byId = new Map(rows.map((r) => [r.mriId, r]));
     const withScan = sessions.filter((s) => Object.keys(s.scans).length > 0);
     const first = withScan[0] ? readNiftiHeader(Object.values(withScan[0].scans)[0]) : undefined;
+    // Every scan's body, not only the first header: a missing or truncated .img is named here, not mid-training.
+    const bad: string[] = [];
+    for (const sess of withScan) {
+      for (const scan of Object.values(sess.scans)) {
+        try {
+          checkNiftiBody(scan);
+        } catch (err) {
+          bad.push((err as Error).message);
+        }
+      }
+    }
+    if (bad.length > 0) throw new Error(`${p}: ${bad.length} damaged scan(s):\n  ${bad.join('\n  ')}`);
     const rule = opts.labelRule ?? 'cdr';
     const labelled = sessions.map((s) => byId.get(s.mriId)).filter((r): r is NonNullable<typeof r> => !!r);
     return {
@@ -46,7 +58,7 @@ export async function inspectPath(p: string, opts: { labelRule?: LabelRule } = {
     };
   }
   if (/\.(nii|nii\.gz|hdr|img|hdr\.gz|img\.gz)$/.test(lower)) {
-    const h = readNiftiHeader(p);
+    const { header: h, bytes } = checkNiftiBody(p);
     return {
       path: path.resolve(p),
       format: h.format,
@@ -61,6 +73,8 @@ export async function inspectPath(p: string, opts: { labelRule?: LabelRule } = {
       sformCode: h.sformCode,
       affine: h.affine,
       description: h.description,
+      voxOffset: h.voxOffset,
+      imageBytes: bytes,
     };
   }
   if (lower.endsWith('.npy')) {

@@ -42,3 +42,28 @@ export function dataDir(): string {
 export function resultsDir(): string {
   return fromEnv('XAI3D_RESULTS', path.join(PROJECT_ROOT, 'results'));
 }
+
+/**
+ * Check, before any work, that a folder can be written (created if missing): a read-only or misplaced results or data
+ * folder is reported by name at the start, not as an ENOENT after minutes of work. Returns the folder.
+ */
+export function ensureWritable(dir: string, source: string): string {
+  const probe = path.join(dir, `.write-test-${process.pid}-${Date.now()}`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe, { force: true });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${source} ${dir} is not writable (${e.code ?? e.message}): point ${source.startsWith('XAI3D_') ? source : 'it'} at a folder you can write`);
+  }
+  return dir;
+}
+
+/** The results and data folders, both checked writable (see ensureWritable). */
+export function writableWorkDirs(): { data: string; results: string } {
+  return {
+    data: ensureWritable(dataDir(), process.env.XAI3D_DATA ? 'XAI3D_DATA' : 'the data folder'),
+    results: ensureWritable(resultsDir(), process.env.XAI3D_RESULTS ? 'XAI3D_RESULTS' : 'the results folder'),
+  };
+}

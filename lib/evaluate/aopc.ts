@@ -14,6 +14,7 @@
  * All L+1 perturbed copies of a volume are built first and scored in batches, so the cost stays close to the (L+1) x N
  * forward passes it needs.
  */
+import { assertFinite } from '../util/finite';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
 import { disposeChain, forwardLogits, modelChain } from '../explain/chain';
@@ -256,6 +257,8 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
   volumes.forEach((v, i) => {
     if (v.length !== n) throw new Error(`input ${i} has ${v.length} voxels, expected ${shape.join('x')}`);
     if (heatmaps[i].length !== n) throw new Error(`heatmap ${i} has ${heatmaps[i].length} voxels, expected ${shape.join('x')} like its input`);
+    assertFinite(v, `input ${i}`, shape);
+    assertFinite(heatmaps[i], `heatmap ${i}`, shape);
   });
   const batch = Math.max(1, Math.min(batchSize ?? 64, chooseBatchSize(model, 'predict', undefined, batchSize ?? 64)));
   const started = performance.now();

@@ -3,6 +3,7 @@
  *   cam | gradcam | gradient | inputxgradient | lrp (with a composite and/or per-layer rules)
  * Volumes are explained in batches that fit the memory budget; the target is the predicted class unless given.
  */
+import { assertFinite } from '../util/finite';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
 import { batchTensor, type VolumeDataset } from '../data/dataset';
@@ -62,6 +63,8 @@ export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: Expla
   if (want.some((d, i) => d !== null && d !== got[i])) {
     throw new Error(`input shape [${got.join(', ')}] does not match the model's input [${want.map((d) => d ?? '?').join(', ')}]: resample the volume to the model's grid`);
   }
+  assertFinite(x.dataSync(), 'input volume', x.shape);
+  if (opts.layer !== undefined && opts.method !== 'gradcam') throw new Error(`layer "${opts.layer}" applies to the gradcam method only (CAM always uses the last feature maps; got method ${opts.method})`);
   if (opts.method !== 'lrp' && (opts.composite || opts.rules)) throw new Error(`--composite and --rules apply to --method lrp only (got --method ${opts.method})`);
   switch (opts.method) {
     case 'cam':

@@ -6,6 +6,7 @@
  */
 import { readNifti, writeNifti, type Mat4 } from '../io/nifti';
 import { readNpy, writeNpy } from '../io/npy';
+import { assertFinite } from '../util/finite';
 
 export interface InputVolume {
   /** C-order [D, H, W, C]. */
@@ -21,6 +22,7 @@ const isNifti = (f: string) => /\.(nii|nii\.gz|hdr|img|hdr\.gz|img\.gz)$/i.test(
 export function readInputVolume(file: string): InputVolume {
   if (file.toLowerCase().endsWith('.npy')) {
     const a = readNpy(file);
+    assertFinite(a.data, file, a.shape);
     if (a.shape.length === 3) return { data: a.data, shape: [a.shape[0], a.shape[1], a.shape[2], 1] };
     if (a.shape.length === 4) return { data: a.data, shape: [a.shape[0], a.shape[1], a.shape[2], a.shape[3]] };
     throw new Error(`${file}: shape (${a.shape.join(', ')}) is not (D, H, W) or (D, H, W, C)`);

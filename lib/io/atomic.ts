@@ -88,3 +88,35 @@ export function readFileChecked(file: string): Buffer {
     throw new Error(`${file}: ${e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.code ?? e.message})`}`);
   }
 }
+
+/** Whether a process with this id is running on this machine. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The owner process of a temporary folder made by buildDirAtomic or the results cache, or null. */
+export function temporaryOwner(name: string): number | null {
+  const m = /^\.tmp-.+-(\d+)-\d{10,}-\d+$/.exec(name) ?? /^\.old-.+-(\d+)-\d{10,}$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Remove the temporary folders (.tmp-*, .old-*) under `parent` whose owner process is gone (crashes, kills). A live
+ * run's work folder, of this or another process, is left alone.
+ */
+export function sweepAbandoned(parent: string): string[] {
+  if (!fs.existsSync(parent)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(parent)) {
+    const pid = temporaryOwner(name);
+    if (pid === null || pid === process.pid || pidAlive(pid)) continue;
+    fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}

@@ -82,15 +82,28 @@ export function fileSystemModel(dir: string): tf.io.IOHandler {
         const e = err as NodeJS.ErrnoException;
         throw new Error(`cannot load model ${modelJson}: ${e.code === 'ENOENT' ? 'file not found' : e.message}`);
       }
+      if (json.format === 'graph-model' || (json.modelTopology as { node?: unknown } | undefined)?.node !== undefined) {
+        throw new Error(`${modelJson} is a tfjs graph model (format "graph-model"); xai3d explains LayersModels (model.json with format "layers-model", e.g. tensorflowjs_converter --output_format tfjs_layers_model)`);
+      }
       if (json.modelTopology === undefined) throw new Error(`${modelJson} has no modelTopology: not a tfjs LayersModel`);
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];
       const buffers: ArrayBuffer[] = [];
       for (const group of json.weightsManifest ?? []) {
         weightSpecs.push(...group.weights);
+        for (const w of group.weights) {
+          if (w.dtype !== undefined && w.dtype !== 'float32' && !w.quantization) {
+            throw new Error(`${modelJson}: weight "${w.name}" is ${w.dtype}; xai3d needs float32 weights (or uint8/uint16-quantised float32)`);
+          }
+        }
         for (const p of group.paths) {
           const file = path.join(dir, p);
           if (!fs.existsSync(file)) throw new Error(`${modelJson} names weight file ${p}, which is missing`);
           const b = fs.readFileSync(file);
+          // Files saved by xai3d carry the first 16 hex digits of their SHA-256: a truncated or altered file is refused.
+          const named = /^weights-([0-9a-f]{16})\.bin$/.exec(path.basename(p));
+          if (named && sha256(b).slice(0, 16) !== named[1]) {
+            throw new Error(`${file}: contents do not match the hash in its name (${b.length} bytes; truncated or altered): retrain or restore the model`);
+          }
           buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
         }
       }

@@ -159,7 +159,9 @@ export function parseHeader(buf: Buffer, file: string, single: boolean): NiftiHe
   const pixdimAll: number[] = [];
   for (let i = 0; i < 8; i++) pixdimAll.push(f32(76 + 4 * i));
   const pixdim = pixdimAll.slice(1, 1 + Math.max(3, ndim)).map((p) => (Number.isFinite(p) && p !== 0 ? Math.abs(p) : 1));
-  const voxOffset = single ? Math.max(352, Math.round(f32(108))) : Math.max(0, Math.round(f32(108)));
+  const rawOffset = f32(108);
+  if (!Number.isFinite(rawOffset) || rawOffset < 0) fail(file, `vox_offset ${rawOffset} is ${Number.isFinite(rawOffset) ? 'negative' : 'not a number'}: the header is corrupt (it gives the byte where the voxels start, >= ${single ? 352 : 0})`);
+  const voxOffset = single ? Math.max(352, Math.round(rawOffset)) : Math.round(rawOffset);
   let sclSlope = f32(112);
   let sclInter = f32(116);
   if (!Number.isFinite(sclSlope) || sclSlope === 0) {
@@ -196,6 +198,23 @@ export function parseHeader(buf: Buffer, file: string, single: boolean): NiftiHe
     affine,
     description: cString(buf, 148, 80),
   };
+}
+
+/**
+ * Check that a NIfTI/Analyze file's body is all there: the image file exists and holds vox_offset + the voxels the
+ * header promises (a .img of a pair exactly that, a .nii at least that). Throws naming the file; returns the sizes.
+ */
+export function checkNiftiBody(file: string): { header: NiftiHeaderInfo; bytes: number; needed: number } {
+  const { header: hdrFile, image: imgFile, single } = niftiFiles(file);
+  const h = parseHeader(readMaybeGz(hdrFile), hdrFile, single);
+  const voxels = h.dims.reduce((a, b) => a * b, 1);
+  const needed = h.voxOffset + voxels * DATATYPES[h.datatype].bytes;
+  if (!fs.existsSync(imgFile)) fail(imgFile, `missing: ${hdrFile} is a header whose image file is not there`);
+  const bytes = /\.gz$/i.test(imgFile) ? readMaybeGz(imgFile).length : fs.statSync(imgFile).size;
+  const what = `${h.dims.join('x')} ${h.datatypeName}${h.voxOffset ? ` from byte ${h.voxOffset}` : ''}`;
+  if (bytes < needed) fail(single ? hdrFile : imgFile, `truncated: ${bytes} bytes, the header promises ${needed} (${what})`);
+  if (!single && bytes > needed) fail(imgFile, `${bytes} bytes do not match its header's ${needed} (${what})`);
+  return { header: h, bytes, needed };
 }
 
 /** Read only the header of a NIfTI/Analyze file (for `xai3d data inspect`). */

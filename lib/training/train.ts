@@ -22,7 +22,7 @@ import { buildManifest } from '../cache/results';
 import { batchTensor, labelTensor, type VolumeDataset } from '../data/dataset';
 import { kFoldSplits, type Fold } from '../data/folds';
 import { resultsDir } from '../env/paths';
-import { buildDirAtomic, readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import { buildDirAtomic, readJson, sweepAbandoned, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { loadModel, saveModel } from '../io/model-files';
 import { buildModel, describeArchitecture, parameterCount, presetWidths, type PresetName } from '../models/presets';
 import { configHash } from '../util/hash';
@@ -319,7 +319,8 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
   if (!opts.force && fs.existsSync(summaryFile)) return readJson<TrainSummary>(summaryFile);
   fs.mkdirSync(runDir, { recursive: true });
   // Folders of folds that were killed mid-way are never read; remove them.
-  for (const f of fs.readdirSync(runDir)) if (f.startsWith('.tmp-') || f.startsWith('.old-')) fs.rmSync(path.join(runDir, f), { recursive: true, force: true });
+  // (only those whose owner process is gone: a concurrent run's live work folder stays).
+  sweepAbandoned(runDir);
   const started = Date.now();
   const folds = kFoldSplits(ds.labels, ds.groups, cfg.folds, { seed: cfg.seed, valFraction: cfg.valFraction });
   writeJsonAtomic(path.join(runDir, 'folds.json'), folds.map((f) => ({ index: f.index, train: f.train.map((i) => ds.ids[i]), val: f.val.map((i) => ds.ids[i]), test: f.test.map((i) => ds.ids[i]) })));

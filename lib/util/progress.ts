@@ -2,6 +2,7 @@
  * Progress for long work (volumes, epochs, folds): a line in the terminal (stderr, at most every `intervalMs`, plus
  * the last) and, inside a notebook, one output line updated in place. Silent when XAI3D_QUIET=1.
  */
+import { envSwitch } from '../env/switches';
 import { updatableDisplay } from '../viz/notebook';
 
 export interface Progress {
@@ -21,7 +22,7 @@ function fmtSeconds(s: number): string {
 }
 
 export function progress(label: string, total: number, opts: { unit?: string; intervalMs?: number } = {}): Progress {
-  const quiet = process.env.XAI3D_QUIET === '1';
+  const quiet = envSwitch('XAI3D_QUIET', false);
   const unit = opts.unit ?? '';
   const interval = opts.intervalMs ?? 2000;
   const started = Date.now();

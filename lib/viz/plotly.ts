@@ -5,6 +5,7 @@
  * later figures are a div and a `Plotly.newPlot` call. Standalone files inline plotly.js themselves. No CDN is
  * ever referenced, so the executed notebooks' HTML and every figure file render with the network off.
  */
+import { envSwitch } from '../env/switches';
 import * as fs from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
@@ -97,7 +98,7 @@ let figureCounter = 0;
 export function showFigure(fig: Figure, opts: { save?: string | false } = {}): string | undefined {
   const html = figureHtml(fig, { includeLibrary: !libraryShownInKernel });
   if (displayHtml(html)) libraryShownInKernel = true;
-  if (opts.save === false || process.env.XAI3D_SAVE_FIGURES === '0') return undefined;
+  if (opts.save === false || !envSwitch('XAI3D_SAVE_FIGURES', true)) return undefined;
   figureCounter += 1;
   const name = opts.save ?? `${String(figureCounter).padStart(3, '0')}-${figureSlug(fig)}`;
   const dir = path.join(resultsDir(), 'figures', profileName());

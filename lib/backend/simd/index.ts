@@ -9,6 +9,7 @@
  * 3D filter gradient that operand is the whole output gradient (the reduction runs over every output position), so
  * packing, not arithmetic, bounded it. Max pooling in plain JS was the other large cost of a training step.
  */
+import { envSwitch } from '../../env/switches';
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as WorkerThreads from 'worker_threads';
@@ -65,7 +66,7 @@ let runtime: SimdRuntime | undefined;
 let disabledWhy: string | undefined;
 let stopWorker: (() => Promise<void>) | undefined;
 /** XAI3D_SIMD=0 turns the SIMD kernels off (the JS/XNNPACK paths run instead); setSimdEnabled switches at run time. */
-let enabled = process.env.XAI3D_SIMD !== '0';
+let enabled: boolean | undefined; // read from XAI3D_SIMD on first use (an invalid value is an error then, not at import)
 
 /** The compiled kernels: for a shared memory (threaded tfjs build) or a plain one (single-threaded build). */
 export function wasmFile(shared = true): string {
@@ -215,6 +216,7 @@ export async function stopSimdWorker(): Promise<void> {
 
 /** The running SIMD kernels, or undefined when they are off (not started, disabled, or failed to start). */
 export function simd(): SimdRuntime | undefined {
+  if (enabled === undefined) enabled = envSwitch('XAI3D_SIMD', true);
   return enabled ? runtime : undefined;
 }
 

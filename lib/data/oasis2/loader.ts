@@ -10,6 +10,7 @@
  * with a small JSON beside it, so an interrupted run keeps its finished scans. Phantom cohorts (phantoms.ts) also
  * carry ground-truth label maps in ROOT/ground_truth/<MRI ID>/, resampled onto the same cube.
  */
+import { envSwitch } from '../../env/switches';
 import * as fs from 'fs';
 import * as path from 'path';
 import { dataDir } from '../../env/paths';
@@ -175,7 +176,7 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
     entries.push({ row, meta: metas[i]! });
   });
   bar.done();
-  if (skipped.length > 0 && process.env.XAI3D_QUIET !== '1') {
+  if (skipped.length > 0 && !envSwitch('XAI3D_QUIET', false)) {
     process.stderr.write(`OASIS-2: skipped ${skipped.length} session(s):\n${skipped.map((s) => `  ${s.mriId}: ${s.reason}`).join('\n')}\n`);
   }
   if (entries.length === 0) throw new Error(`${root}: no usable scans (${skipped.length} skipped)`);
