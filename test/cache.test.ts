@@ -125,3 +125,26 @@ test('writeFileAtomic replaces whole files and keeps the old one when the write 
 test('experiment names are validated', async () => {
   await assert.rejects(cachedRun('../escape', {}, () => 1, { root: tempDir() }), /experiment name "..\/escape" is not valid/);
 });
+
+test('training runs are keyed on what the volumes are made of and on the training code, not only on names and labels', async () => {
+  const { trainRunDir, TRAINING_CODE_VERSION } = await import('../lib/training/train');
+  const { loadMnist3d } = await import('../lib/data/mnist3d/dataset');
+  const root = tempDir();
+  const prev = process.env.XAI3D_DATA;
+  process.env.XAI3D_DATA = root;
+  try {
+    const density = await loadMnist3d({ size: 8, trainCount: 20, testCount: 10, mode: 'density' });
+    const occupancy = await loadMnist3d({ size: 8, trainCount: 20, testCount: 10, mode: 'occupancy' });
+    // Same name, ids and labels: only the voxels differ.
+    assert.equal(density.name, occupancy.name);
+    assert.deepEqual(Array.from(density.labels), Array.from(occupancy.labels));
+    assert.notEqual(density.fingerprint, occupancy.fingerprint);
+    const cfg = { model: 'mnist-2conv' as const, folds: 2, epochs: 1, patience: 1, learningRate: 1e-3, batchSize: 8, valFraction: 0.1, seed: 0 };
+    assert.notEqual(trainRunDir(density, cfg, root), trainRunDir(occupancy, cfg, root));
+    assert.equal(trainRunDir(density, cfg, root), trainRunDir(density, { ...cfg }, root));
+    assert.ok(Number.isInteger(TRAINING_CODE_VERSION));
+  } finally {
+    if (prev === undefined) delete process.env.XAI3D_DATA;
+    else process.env.XAI3D_DATA = prev;
+  }
+});

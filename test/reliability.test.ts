@@ -126,3 +126,23 @@ test('the probe: every bad input in the table exits non-zero, names its culprit,
   assert.ok(totals.tried >= 60, `the table has ${totals.tried} cases`);
   assert.deepEqual(bad, [], bad.map((r) => `${r.name}: ${r.outcome} (exit ${r.code}) ${r.message}`).join('\n'));
 });
+
+test('explanations run in planned chunks: the same maps as one volume at a time, and an explicit batch that cannot fit is an error', async () => {
+  await initBackend({ backend: 'cpu', quiet: true });
+  const { explainTensor } = await import('../lib/explain/explain');
+  const m = buildModel('mnist-2conv', { inputSize: 8, baseWidth: 2, classes: 3, seed: 3 });
+  const x = tf.randomUniform([5, 8, 8, 8, 1], 0, 1, 'float32', 7) as tf.Tensor5D;
+  for (const method of ['gradient', 'lrp'] as const) {
+    const chunked = explainTensor(m, x, { method, composite: method === 'lrp' ? 'composite3' : undefined, batchSize: 2 });
+    for (let i = 0; i < 5; i++) {
+      const one = tf.slice(x, [i, 0, 0, 0, 0], [1, -1, -1, -1, -1]) as tf.Tensor5D;
+      const single = explainTensor(m, one, { method, composite: method === 'lrp' ? 'composite3' : undefined });
+      assert.deepEqual(Array.from(chunked.maps[i]), Array.from(single.maps[0]), `${method} volume ${i}`);
+      assert.equal(chunked.classes[i], single.classes[0]);
+      one.dispose();
+    }
+  }
+  assert.throws(() => explainTensor(m, x, { method: 'lrp', batchSize: 10_000_000 }), /batch size 10000000 does not fit.*use batch size \d+ or less/);
+  x.dispose();
+  m.dispose();
+});

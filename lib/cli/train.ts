@@ -55,7 +55,7 @@ export const trainCommand: Command = {
           : await defaultOasis2(profile);
     const only = numberOption(values, 'only-fold', { integer: true, min: 1 });
     if (only !== undefined && only > cfg.folds) throw new UsageError(`--only-fold ${only}: the run has ${cfg.folds} folds`);
-    const s = await trainKFold(ds, cfg, { force: values.force === true, ...(only !== undefined ? { onlyFolds: [only - 1] } : {}) });
+    const s = await trainKFold(ds, cfg, { force: values.force === true, strictBatchSize: values['batch-size'] !== undefined, ...(only !== undefined ? { onlyFolds: [only - 1] } : {}) });
     if (values.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     else {
       process.stdout.write(`${s.model} on ${s.dataset}: ${s.parameters} parameters\n`);

@@ -25,6 +25,12 @@ export interface VolumeDataset {
   volume(i: number): Float32Array;
   /** Parameters and provenance (recorded in manifests). */
   readonly meta: Record<string, unknown>;
+  /**
+   * A hash of what the volumes are made of (generation or preprocessing config, content checksums or source file
+   * sizes and times). Part of every cache key that depends on the voxels, so a dataset rebuilt differently under the
+   * same name never reuses results computed on the old one.
+   */
+  readonly fingerprint?: string;
   /** Voxel -> world affine of volume i (scans keep their scanner geometry; heatmaps are written with it). */
   affine?(i: number): Mat4;
   /** Ground-truth label volume of volume i on the same grid (phantoms: changed regions), or null. */
@@ -76,6 +82,7 @@ export function subset(ds: VolumeDataset, indices: number[], name = `${ds.name}[
     spacingMm: ds.spacingMm,
     volume: (i: number) => ds.volume(indices[i]),
     meta: { ...ds.meta, subsetOf: ds.name, subsetSize: indices.length },
+    fingerprint: ds.fingerprint,
     affine: ds.affine ? (i: number) => ds.affine!(indices[i]) : undefined,
     groundTruth: ds.groundTruth ? (i: number) => ds.groundTruth!(indices[i]) : undefined,
     atlas: ds.atlas ? (i: number) => ds.atlas!(indices[i]) : undefined,

@@ -260,7 +260,8 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
     assertFinite(v, `input ${i}`, shape);
     assertFinite(heatmaps[i], `heatmap ${i}`, shape);
   });
-  const batch = Math.max(1, Math.min(batchSize ?? 64, chooseBatchSize(model, 'predict', undefined, batchSize ?? 64)));
+  // An explicit batchSize that does not fit is an error (not a silent reduction); else the largest that fits, up to 64.
+  const batch = chooseBatchSize(model, 'predict', batchSize, 64);
   const started = performance.now();
   const scores: number[][] = [];
   const usedClasses: number[] = [];

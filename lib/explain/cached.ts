@@ -9,6 +9,13 @@ import type { VolumeDataset } from '../data/dataset';
 import { loadFoldModel, type TrainSummary } from '../training/train';
 import { configHash } from '../util/hash';
 import { explainDataset, type ExplainOptions, type Explanation } from './explain';
+import { COMPOSITES } from './lrp/composites';
+
+/**
+ * Version of what the explanation code computes (rules, CAM, upsampling): part of the cache key. Bump it whenever a
+ * change alters the maps a method produces.
+ */
+export const EXPLAIN_CODE_VERSION = 2;
 
 export interface CachedExplanation extends Explanation {
   indices: number[];
@@ -31,7 +38,10 @@ export function foldTestIndices(run: TrainSummary, fold: number, ds: VolumeDatas
 
 /** Explain `indices` of `ds` with the model of `fold` of `run`, cached. */
 export async function cachedExplanation(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], opts: ExplainOptions, force = false): Promise<CachedExplanation> {
-  const config = { run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, opts: { ...opts, batchSize: undefined } };
+  // The composite's definition, not only its name, is part of the key: editing a composite's rules or bounds must
+  // not return maps made with the old ones.
+  const composite = opts.composite !== undefined ? COMPOSITES[opts.composite] ?? opts.composite : null;
+  const config = { code: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, fingerprint: ds.fingerprint ?? null, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, opts: { ...opts, batchSize: undefined }, composite };
   const n = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const res = await cachedRun(
     'explain',

@@ -52,9 +52,64 @@ function validateMethod(m: string): asserts m is Method {
   if (!(METHODS as readonly string[]).includes(m)) throw new Error(`unknown method "${m}"; use one of ${METHODS.join(', ')}`);
 }
 
-/** Explain a batch tensor [b, D, H, W, C]. */
+/** Explanations of consecutive batches joined into one (the LRP audit averaged, weighted by batch size). */
+class Joined {
+  readonly out: Explanation;
+  private n = 0;
+  constructor(method: Method) {
+    this.out = { maps: [], classes: [], logits: [], relevanceSums: [], audit: [], rules: {}, method };
+  }
+  add(r: Explanation, size: number): void {
+    const out = this.out;
+    out.maps.push(...r.maps);
+    out.classes.push(...r.classes);
+    out.logits.push(...r.logits);
+    out.relevanceSums.push(...r.relevanceSums);
+    out.rules = r.rules;
+    if (out.audit.length === 0) out.audit = r.audit.map((a) => ({ ...a, relevanceOut: 0, relevanceIn: 0, absorbed: 0 }));
+    r.audit.forEach((a, i) => {
+      out.audit[i].relevanceOut += a.relevanceOut * size;
+      out.audit[i].relevanceIn += a.relevanceIn * size;
+      out.audit[i].absorbed += a.absorbed * size;
+    });
+    this.n += size;
+  }
+  done(): Explanation {
+    for (const a of this.out.audit) {
+      a.relevanceOut /= this.n;
+      a.relevanceIn /= this.n;
+      a.absorbed /= this.n;
+    }
+    return this.out;
+  }
+}
+
+const classSlice = (classes: ExplainOptions['classes'], s: number, e: number) => (Array.isArray(classes) ? classes.slice(s, e) : classes);
+
+/**
+ * Explain a batch tensor [b, D, H, W, C], in chunks that fit the memory plan (lib/backend/memory.ts): a request that
+ * cannot fit even one volume fails before any work, naming the sizes; an explicit batchSize that does not fit is an
+ * error, not a silent reduction.
+ */
 export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions): Explanation {
   validateMethod(opts.method);
+  const b = x.shape[0];
+  const batch = chooseBatchSize(model, opts.method === 'lrp' ? 'lrp' : 'gradient', opts.batchSize, opts.batchSize ?? 32);
+  if (b <= batch) return explainChunk(model, x, opts);
+  const joined = new Joined(opts.method);
+  for (let s = 0; s < b; s += batch) {
+    const e = Math.min(b, s + batch);
+    const part = tf.slice(x, [s, 0, 0, 0, 0], [e - s, -1, -1, -1, -1]);
+    try {
+      joined.add(explainChunk(model, part, { ...opts, classes: classSlice(opts.classes, s, e) }), e - s);
+    } finally {
+      part.dispose();
+    }
+  }
+  return joined.done();
+}
+
+function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions): Explanation {
   const b = x.shape[0];
   const classes = opts.classes === undefined ? undefined : typeof opts.classes === 'number' ? new Array(b).fill(opts.classes) : opts.classes;
   const inShape = model.inputs[0].shape;
@@ -88,37 +143,17 @@ export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: Expla
 
 /** Explain volumes `indices` of a dataset in memory-safe batches. */
 export function explainDataset(model: tf.LayersModel, ds: VolumeDataset, indices: number[], opts: ExplainOptions): Explanation {
-  const batch = chooseBatchSize(model, 'gradient', opts.batchSize, opts.batchSize ?? 32);
-  const out: Explanation = { maps: [], classes: [], logits: [], relevanceSums: [], audit: [], rules: {}, method: opts.method };
-  const perClass = Array.isArray(opts.classes) ? opts.classes : undefined;
-  let batches = 0;
+  validateMethod(opts.method);
+  const batch = chooseBatchSize(model, opts.method === 'lrp' ? 'lrp' : 'gradient', opts.batchSize, opts.batchSize ?? 32);
+  const joined = new Joined(opts.method);
   for (let s = 0; s < indices.length; s += batch) {
     const idx = indices.slice(s, s + batch);
     const x = batchTensor(ds, idx);
     try {
-      const r = explainTensor(model, x, { ...opts, classes: perClass ? perClass.slice(s, s + batch) : opts.classes });
-      out.maps.push(...r.maps);
-      out.classes.push(...r.classes);
-      out.logits.push(...r.logits);
-      out.relevanceSums.push(...r.relevanceSums);
-      out.rules = r.rules;
-      if (out.audit.length === 0) out.audit = r.audit.map((a) => ({ ...a, relevanceOut: 0, relevanceIn: 0, absorbed: 0 }));
-      r.audit.forEach((a, i) => {
-        const w = idx.length;
-        out.audit[i].relevanceOut += a.relevanceOut * w;
-        out.audit[i].relevanceIn += a.relevanceIn * w;
-        out.audit[i].absorbed += a.absorbed * w;
-      });
-      batches += 1;
+      joined.add(explainChunk(model, x, { ...opts, classes: classSlice(opts.classes, s, s + batch) }), idx.length);
     } finally {
       x.dispose();
     }
   }
-  for (const a of out.audit) {
-    a.relevanceOut /= indices.length;
-    a.relevanceIn /= indices.length;
-    a.absorbed /= indices.length;
-  }
-  void batches;
-  return out;
+  return joined.done();
 }

@@ -109,6 +109,8 @@ export interface TrainOptions {
    * covers the finished folds only and is not written to disk (e.g. one fold of the thesis profile on a laptop).
    */
   onlyFolds?: number[];
+  /** The batch size was asked for explicitly (e.g. --batch-size): an error when it does not fit, never reduced. */
+  strictBatchSize?: boolean;
 }
 
 /** Early stopping on a monitored loss: remembers the best epoch; stop after `patience` epochs without improvement. */
@@ -222,7 +224,8 @@ function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number): tf.LayersM
 async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: TrainOptions, counter: { epochs: number }, dir: string): Promise<FoldResult> {
   const started = Date.now();
   const model = compiled(cfg, ds, cfg.seed * 1000 + fold.index);
-  const batch = chooseBatchSize(model, 'train', undefined, cfg.batchSize);
+  // An explicitly requested batch (opts.strictBatchSize) must fit; a profile's default is capped to what fits.
+  const batch = opts.strictBatchSize ? chooseBatchSize(model, 'train', cfg.batchSize) : chooseBatchSize(model, 'train', undefined, cfg.batchSize);
   const rng = new Rng(cfg.seed * 7919 + fold.index);
   const stopper = new EarlyStopping(cfg.patience);
   let bestWeights: tf.Tensor[] | null = null;
@@ -297,10 +300,17 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
   }
 }
 
+/**
+ * Version of what the training code computes (optimiser, loss, batching, early stopping, augmentation): part of the
+ * cache key, so results from older code are never read back as if the current code had made them. Bump it whenever a
+ * change to this file or to the presets changes the numbers a run produces.
+ */
+export const TRAINING_CODE_VERSION = 2;
+
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
   // The resolved initialiser is part of the key, so runs made with another default are not read back.
-  const key = { dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' }, architecture: describeArchitecture(cfg.model, { inputSize: ds.shape[0], baseWidth: cfg.baseWidth, classes: ds.classNames.length, convInit: cfg.convInit }) };
+  const key = { code: TRAINING_CODE_VERSION, fingerprint: ds.fingerprint ?? null, dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' }, architecture: describeArchitecture(cfg.model, { inputSize: ds.shape[0], baseWidth: cfg.baseWidth, classes: ds.classNames.length, convInit: cfg.convInit }) };
   return path.join(root, 'train', `${ds.name}-${cfg.model}-${configHash(key)}`);
 }
 

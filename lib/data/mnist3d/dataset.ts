@@ -83,6 +83,7 @@ function countsDataset(name: string, cfg: Mnist3dConfig, counts: Uint16Array, la
       return countsToVolume(counts.subarray(i * n3, (i + 1) * n3), cfg.mode);
     },
     meta,
+    fingerprint: configHash({ cfg, counts: (meta.countsSha256 as string | undefined) ?? sha256(new Uint8Array(counts.buffer, counts.byteOffset, counts.byteLength)) }),
   };
 }
 

@@ -209,6 +209,7 @@ export async function loadOasis2(root: string, opts: Oasis2Options = {}): Promis
     atlas: (i: number) => readLabels(i, 'aal'),
     brainMask: (i: number) => readLabels(i, 'brain'),
     groundTruthNames: LESION_NAMES,
+    fingerprint: configHash({ preprocess: cfg, rule, scan: scanName, scans: entries.map((e) => [e.row.mriId, e.meta.sourceSize, e.meta.sourceMtimeMs, e.meta.percentiles, e.row.cdr, e.row.group]) }),
     meta: {
       source: path.resolve(root),
       demographics: path.resolve(tableFile),
