@@ -19,6 +19,7 @@ TESTS=(
   test/evaluate.test.ts
   test/stats.test.ts
   test/reliability.test.ts
+  test/attribution.test.ts
   test/notebooks.test.ts
 )
 

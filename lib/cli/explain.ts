@@ -12,13 +12,17 @@ import type { Command } from './main';
 const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
                      [--composite composite1|composite2|composite3|<preset>] [--rules JSON] [--pool wta|proportional]
                      [--class K] [--layer NAME] [--low L --high H] --out FILE [--json]
+                     integrated-gradients: [--steps N (32)] [--baseline V (0)]
+                     smoothgrad: [--samples N (20)] [--noise-level F (0.1 of max - min)] [--seed S (0)]
+                     occlusion: [--window W (8)] [--stride S (4)] [--baseline V (0)]
   FILE (input): .npy (D,H,W or D,H,W,C; float32/float64) or NIfTI (.nii, .nii.gz, .hdr/.img)
   FILE (out):   .npy (float32, C order, D,H,W) or .nii/.nii.gz (the input's geometry)
   --rules: JSON keyed by conv1..convN, dense or a layer name: {"rule": "zero"|"epsilon"|"gamma"|"alphabeta"|"zb"|
            "flat"|"wsquare", "epsilon", "gamma", "alpha", "beta", "low", "high"}; layers not named use LRP-0;
            combined with --composite it overrides the composite's entries. zB bounds: the entry's low/high, else
            --low/--high, else [0, 1].
-  --json: prints {"class", "logit", "relevance_sum", "per_layer": [...]} to stdout.`;
+  --json: prints {"class", "logit", "relevance_sum", "per_layer": [...]} to stdout (integrated-gradients adds
+          "reference": logit(x) - logit(baseline), which relevance_sum approximates).`;
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -28,6 +32,8 @@ export const explainCommand: Command = {
       model: { type: 'string' }, input: { type: 'string' }, method: { type: 'string' }, composite: { type: 'string' },
       rules: { type: 'string' }, pool: { type: 'string' }, class: { type: 'string' }, layer: { type: 'string' },
       low: { type: 'string' }, high: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
+      steps: { type: 'string' }, baseline: { type: 'string' }, samples: { type: 'string' }, 'noise-level': { type: 'string' },
+      seed: { type: 'string' }, window: { type: 'string' }, stride: { type: 'string' },
     }, USAGE);
     if (values.help) return 0;
     for (const req of ['model', 'input', 'method', 'out']) if (!values[req]) throw new UsageError(`--${req} is required\n\n${USAGE}`);
@@ -40,6 +46,16 @@ export const explainCommand: Command = {
     const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
     if ((values.composite || rules || pool) && method !== 'lrp') throw new UsageError(`--composite, --rules and --pool apply to --method lrp only`);
     const cls = numberOption(values, 'class', { integer: true, min: 0 });
+    const methodFlags: Record<string, string[]> = { steps: ['integrated-gradients'], baseline: ['integrated-gradients', 'occlusion'], samples: ['smoothgrad'], 'noise-level': ['smoothgrad'], seed: ['smoothgrad'], window: ['occlusion'], stride: ['occlusion'] };
+    for (const [flag, methods] of Object.entries(methodFlags)) if (values[flag] !== undefined && !methods.includes(method)) throw new UsageError(`--${flag} applies to --method ${methods.join(' or ')} only`);
+    if (values.layer !== undefined && method !== 'gradcam' && method !== 'gradcampp') throw new UsageError(`--layer applies to --method gradcam or gradcampp only`);
+    const steps = numberOption(values, 'steps', { integer: true, min: 1 });
+    const baseline = numberOption(values, 'baseline');
+    const samples = numberOption(values, 'samples', { integer: true, min: 1 });
+    const noiseLevel = numberOption(values, 'noise-level', { min: 0 });
+    const seed = numberOption(values, 'seed', { integer: true });
+    const window = numberOption(values, 'window', { integer: true, min: 1 });
+    const stride = numberOption(values, 'stride', { integer: true, min: 1 });
     const low = numberOption(values, 'low');
     const high = numberOption(values, 'high');
     await initBackend();
@@ -56,6 +72,13 @@ export const explainCommand: Command = {
         layer: values.layer as string | undefined,
         low,
         high,
+        steps,
+        baseline,
+        samples,
+        noiseLevel,
+        seed,
+        window,
+        stride,
       });
       writeHeatmap(out, r.maps[0], [input.shape[0], input.shape[1], input.shape[2]], { affine: input.affine, pixdim: input.pixdim });
       if (values.json) {
@@ -64,6 +87,7 @@ export const explainCommand: Command = {
             class: r.classes[0],
             logit: r.logits[0],
             relevance_sum: r.relevanceSums[0],
+            ...(r.reference ? { reference: r.reference[0] } : {}),
             per_layer: r.audit.map((a) => ({ layer: a.layer, kind: a.kind, position: a.position ?? null, rule: a.rule ?? null, relevance_out: a.relevanceOut, relevance_in: a.relevanceIn, absorbed: a.absorbed })),
           }) + '\n',
         );

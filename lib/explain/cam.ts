@@ -22,7 +22,7 @@ export interface MapResult {
   logits: number[];
 }
 
-function targetClasses(logits: tf.Tensor2D, classes?: number[]): number[] {
+export function targetClasses(logits: tf.Tensor2D, classes?: number[]): number[] {
   const pred = Array.from(tf.argMax(logits, 1).dataSync());
   const out = classes ?? pred;
   const n = logits.shape[1];
@@ -31,7 +31,7 @@ function targetClasses(logits: tf.Tensor2D, classes?: number[]): number[] {
   return out;
 }
 
-function runSteps(steps: Step[], from: number, to: number, x: tf.Tensor): tf.Tensor {
+export function runSteps(steps: Step[], from: number, to: number, x: tf.Tensor): tf.Tensor {
   let h = x;
   for (let i = from; i < to; i++) h = forwardStep(steps[i], h);
   return h;

@@ -1,6 +1,7 @@
 /**
  * One call shape for every explanation method (as Zennit's attributors): model + volumes + target -> maps.
- *   cam | gradcam | gradient | inputxgradient | lrp (with a composite and/or per-layer rules)
+ *   cam | gradcam | gradcampp | gradient | inputxgradient | smoothgrad | integrated-gradients | occlusion |
+ *   lrp (with a composite and/or per-layer rules); the anchors' methods follow lib/explain/attribution.ts.
  * Volumes are explained in batches that fit the memory budget; the target is the predicted class unless given.
  */
 import { assertFinite } from '../util/finite';
@@ -8,12 +9,13 @@ import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
 import { batchTensor, type VolumeDataset } from '../data/dataset';
 import { cam, gradCam, gradients } from './cam';
+import { gradCamPlusPlus, integratedGradients, occlusion, smoothGrad } from './attribution';
 import { lrp, type LayerAudit } from './lrp/lrp';
 import type { PoolMode } from './lrp/composites';
 import type { RuleSpec } from './lrp/rules';
 import { sumValues } from '../util/sum';
 
-export const METHODS = ['cam', 'gradcam', 'gradient', 'inputxgradient', 'lrp'] as const;
+export const METHODS = ['cam', 'gradcam', 'gradcampp', 'gradient', 'inputxgradient', 'smoothgrad', 'integrated-gradients', 'occlusion', 'lrp'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface ExplainOptions {
@@ -27,8 +29,19 @@ export interface ExplainOptions {
   /** LRP: zB bounds (default [0, 1]). */
   low?: number;
   high?: number;
-  /** Grad-CAM layer (default: the last convolution). */
+  /** Grad-CAM / Grad-CAM++ layer (default: the last convolution). */
   layer?: string;
+  /** Integrated gradients: steps (default 32). */
+  steps?: number;
+  /** Integrated gradients and occlusion: the baseline value (default 0). */
+  baseline?: number;
+  /** SmoothGrad: noisy copies (default 20), noise level as a fraction of max - min (default 0.1), seed (default 0). */
+  samples?: number;
+  noiseLevel?: number;
+  seed?: number;
+  /** Occlusion: cube side (default 8) and stride (default 4), in voxels. */
+  window?: number;
+  stride?: number;
   /** Target class per volume, or one class for all. */
   classes?: number[] | number;
   /** Largest batch (default: what fits, at most 32). */
@@ -46,6 +59,8 @@ export interface Explanation {
   audit: LayerAudit[];
   rules: Record<string, string>;
   method: Method;
+  /** Integrated gradients: logit_c(x) - logit_c(baseline) per volume, what each map's sum approximates. */
+  reference?: number[];
 }
 
 function validateMethod(m: string): asserts m is Method {
@@ -66,6 +81,7 @@ class Joined {
     out.logits.push(...r.logits);
     out.relevanceSums.push(...r.relevanceSums);
     out.rules = r.rules;
+    if (r.reference) (out.reference ??= []).push(...r.reference);
     if (out.audit.length === 0) out.audit = r.audit.map((a) => ({ ...a, relevanceOut: 0, relevanceIn: 0, absorbed: 0 }));
     r.audit.forEach((a, i) => {
       out.audit[i].relevanceOut += a.relevanceOut * size;
@@ -119,7 +135,14 @@ function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOption
     throw new Error(`input shape [${got.join(', ')}] does not match the model's input [${want.map((d) => d ?? '?').join(', ')}]: resample the volume to the model's grid`);
   }
   assertFinite(x.dataSync(), 'input volume', x.shape);
-  if (opts.layer !== undefined && opts.method !== 'gradcam') throw new Error(`layer "${opts.layer}" applies to the gradcam method only (CAM always uses the last feature maps; got method ${opts.method})`);
+  if (opts.layer !== undefined && opts.method !== 'gradcam' && opts.method !== 'gradcampp') throw new Error(`layer "${opts.layer}" applies to the gradcam and gradcampp methods only (CAM always uses the last feature maps; got method ${opts.method})`);
+  const only = (names: (keyof ExplainOptions)[], methods: Method[]) => {
+    for (const k of names) if (opts[k] !== undefined && !methods.includes(opts.method)) throw new Error(`option ${k} applies to ${methods.join(' and ')} only (got method ${opts.method})`);
+  };
+  only(['steps'], ['integrated-gradients']);
+  only(['baseline'], ['integrated-gradients', 'occlusion']);
+  only(['samples', 'noiseLevel', 'seed'], ['smoothgrad']);
+  only(['window', 'stride'], ['occlusion']);
   if (opts.method !== 'lrp' && (opts.composite || opts.rules)) throw new Error(`--composite and --rules apply to --method lrp only (got --method ${opts.method})`);
   switch (opts.method) {
     case 'cam':
@@ -133,6 +156,21 @@ function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOption
             ? gradCam(model, x, { layer: opts.layer, classes })
             : gradients(model, x, { classes, timesInput: opts.method === 'inputxgradient' });
       return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map(sumValues), audit: [], rules: {}, method: opts.method };
+    }
+    case 'gradcampp':
+    case 'smoothgrad':
+    case 'integrated-gradients':
+    case 'occlusion': {
+      const r =
+        opts.method === 'gradcampp'
+          ? gradCamPlusPlus(model, x, { layer: opts.layer, classes })
+          : opts.method === 'smoothgrad'
+            ? smoothGrad(model, x, { samples: opts.samples, noiseLevel: opts.noiseLevel, seed: opts.seed, classes })
+            : opts.method === 'occlusion'
+              ? occlusion(model, x, { window: opts.window, stride: opts.stride, baseline: opts.baseline, classes })
+              : integratedGradients(model, x, { steps: opts.steps, baseline: opts.baseline, classes });
+      const reference = 'reference' in r ? (r as { reference: number[] }).reference : undefined;
+      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map(sumValues), audit: [], rules: {}, method: opts.method, ...(reference ? { reference } : {}) };
     }
     case 'lrp': {
       const r = lrp(model, x, { composite: opts.composite, rules: opts.rules, pool: opts.pool, low: opts.low, high: opts.high, classes });
