@@ -123,6 +123,14 @@ def run_one(path, job, index, total):
         "seconds": round(elapsed, 2),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    # Sign the executed copy (what `jupyter trust` does): its figures' scripts then run when it is opened in Jupyter
+    # by this user, instead of showing blank "Not Trusted" outputs. Signing needs the user's signature database;
+    # where it cannot be written the copy stays unsigned and a note says so.
+    try:
+        from nbformat.sign import NotebookNotary
+        NotebookNotary().sign(nb)
+    except Exception as exc:  # noqa: BLE001
+        print(f"nbrun: could not sign {name}.ipynb ({exc}); open it and choose File > Trust Notebook", file=sys.stderr)
     write_atomic(os.path.join(out_dir, f"{name}.ipynb"), nbformat.writes(nb))
     try:
         write_atomic(os.path.join(out_dir, f"{name}.html"), offline_html(nb))
