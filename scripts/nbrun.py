@@ -86,6 +86,8 @@ def run_one(path, job, index, total):
             cell.execution_count = None
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     print(f"[{index}/{total}] {name}: {len(code_cells)} code cells", flush=True)
+    # The kernel inherits this: figures saved by the notebook are named after it (results/figures/<profile>/<name>/).
+    os.environ["XAI3D_NOTEBOOK"] = name
     client = EchoingClient(
         nb,
         kernel_name=job.get("kernel", "tslab"),

@@ -39,18 +39,25 @@ test('tables escape their cells and format numbers', () => {
   assert.match(html, /<th>extra<\/th>/);
 });
 
-test('showFigure also saves every figure under results/figures/<profile>/ with plotly.js beside it', () => {
+test('showFigure saves every figure as results/figures/<profile>/<notebook>/<title>.html with plotly.js beside it; a re-run overwrites it', () => {
   const results = tempDir();
   const prev = process.env.XAI3D_RESULTS;
   process.env.XAI3D_RESULTS = results;
+  process.env.XAI3D_NOTEBOOK = '05-aopc';
   try {
     const file = showFigure({ data: [{ y: [1, 2] }], layout: { title: { text: 'AOPC: <b>CAM</b> over depth' } } })!;
-    assert.match(path.basename(file), /^\d{3}-aopc-cam-over-depth\.html$/);
+    assert.equal(path.basename(file), 'aopc-cam-over-depth.html');
+    assert.equal(path.basename(path.dirname(file)), '05-aopc');
+    const again = showFigure({ data: [{ y: [3, 4] }], layout: { title: { text: 'AOPC: <b>CAM</b> over depth' } } })!;
+    assert.equal(again, file, 'the same figure re-shown is the same file');
+    assert.equal(fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.html')).length, 1);
+    assert.match(fs.readFileSync(file, 'utf8'), /\[3,4\]/);
     assert.ok(fs.existsSync(path.join(path.dirname(file), 'plotly.min.js')));
     const html = fs.readFileSync(file, 'utf8');
     assert.match(html, /<script src="plotly\.min\.js"><\/script>/);
     assert.ok(html.length < 20000, 'the library is not inlined in every file');
   } finally {
+    delete process.env.XAI3D_NOTEBOOK;
     if (prev === undefined) delete process.env.XAI3D_RESULTS;
     else process.env.XAI3D_RESULTS = prev;
   }

@@ -88,24 +88,27 @@ export function figureSlug(fig: Figure, fallback = 'figure'): string {
   return t.toLowerCase().replace(/<[^>]*>/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || fallback;
 }
 
-let figureCounter = 0;
+/** The notebook a kernel runs (XAI3D_NOTEBOOK, set by the notebook runner), else "interactive". */
+function notebookName(): string {
+  const n = (process.env.XAI3D_NOTEBOOK ?? '').trim();
+  return n.replace(/[^A-Za-z0-9._-]+/g, '-') || 'interactive';
+}
 
 /**
  * Show a figure inline in the notebook (plotly.js is inlined with the first figure of the kernel) and save it as an
- * HTML file under results/figures/<profile>/ (plotly.js beside it, so it opens offline), unless XAI3D_SAVE_FIGURES=0.
- * Returns the saved file, if any. Outside a notebook nothing is shown (the file is still written).
+ * HTML file under results/figures/<profile>/<notebook>/<title slug>.html (plotly.js beside it, so it opens offline),
+ * unless XAI3D_SAVE_FIGURES=0. Files are named by notebook and figure title, so re-running a cell overwrites its
+ * figure instead of adding a numbered copy. Returns the saved file, if any.
  */
 export function showFigure(fig: Figure, opts: { save?: string | false } = {}): string | undefined {
   const html = figureHtml(fig, { includeLibrary: !libraryShownInKernel });
   if (displayHtml(html)) libraryShownInKernel = true;
   if (opts.save === false || !envSwitch('XAI3D_SAVE_FIGURES', true)) return undefined;
-  figureCounter += 1;
-  const name = opts.save ?? `${String(figureCounter).padStart(3, '0')}-${figureSlug(fig)}`;
-  const dir = path.join(resultsDir(), 'figures', profileName());
+  const name = opts.save ?? figureSlug(fig);
+  const dir = path.join(resultsDir(), 'figures', profileName(), notebookName());
   const title = (fig.layout?.title as { text?: string } | undefined)?.text?.replace(/<[^>]*>/g, '') ?? name;
   return writeFigureHtml(fig, path.join(dir, `${name}.html`), title, { library: 'sibling' });
 }
-
 
 /**
  * A complete offline HTML page with the given figures: plotly.js inlined once ('inline', a self-contained file) or
