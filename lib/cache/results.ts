@@ -13,6 +13,7 @@ import { backendInfo, initBackend, type BackendInfo } from '../backend/select';
 import { resultsDir } from '../env/paths';
 import { gitState, hostInfo, versions, type GitState, type HostInfo, type Versions } from '../env/versions';
 import { readJson, sweepAbandoned, writeJsonAtomic } from '../io/atomic';
+import { withLock } from './lock';
 import { configHash, stableStringify } from '../util/hash';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -143,6 +144,13 @@ export async function cachedRun<T>(
     const hit = loadRun<T>(experiment, config, opts);
     if (hit) return hit;
   }
+  // One process computes a key; concurrent ones (other jobs on a shared filesystem) wait and then reuse its result.
+  const locked = await withLock(`${finalDir}.lock`, () => !opts.force && isComplete(finalDir), () => computeRun(experiment, config, compute, opts, finalDir));
+  if (locked.computed) return locked.value!;
+  return loadRun<T>(experiment, config, opts)!;
+}
+
+async function computeRun<T>(experiment: string, config: unknown, compute: (ctx: RunContext) => T | Promise<T>, opts: CacheOptions, finalDir: string): Promise<CachedRun<T>> {
   const parent = path.dirname(finalDir);
   fs.mkdirSync(parent, { recursive: true });
   sweepAbandoned(parent);

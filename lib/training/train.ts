@@ -22,6 +22,7 @@ import { buildManifest } from '../cache/results';
 import { batchTensor, labelTensor, type VolumeDataset } from '../data/dataset';
 import { kFoldSplits, type Fold } from '../data/folds';
 import { resultsDir } from '../env/paths';
+import { withLock } from '../cache/lock';
 import { buildDirAtomic, readJson, sweepAbandoned, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { loadModel, saveModel } from '../io/model-files';
 import { buildModel, describeArchitecture, parameterCount, presetWidths, type PresetName } from '../models/presets';
@@ -344,10 +345,13 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
     }
     if (opts.onlyFolds && !opts.onlyFolds.includes(fold.index)) continue;
     let result: FoldResult | undefined;
-    await buildDirAtomic(dir, async (tmp) => {
-      result = await trainFold(cfg, ds, fold, opts, counter, tmp);
-    });
-    results.push(result!);
+    // A lock per fold: a concurrent job asking for the same fold waits for this one and reuses its folder.
+    const locked = await withLock(`${dir}.lock`, () => !opts.force && fs.existsSync(path.join(dir, 'metrics.json')), () =>
+      buildDirAtomic(dir, async (tmp) => {
+        result = await trainFold(cfg, ds, fold, opts, counter, tmp);
+      }),
+    { onWait: (o) => process.stderr.write(`${cfg.model} fold ${fold.index + 1}: another job is training it${o ? ` (${o.host} pid ${o.pid})` : ''}; waiting to reuse its result\n`) });
+    results.push(locked.computed ? result! : readFold(dir));
   }
   const accuracies = results.map((r) => r.testAccuracy);
   const complete = results.length === folds.length;
