@@ -8,6 +8,7 @@ import { dataCommand } from './data';
 import { trainCommand } from './train';
 import { explainCommand } from './explain';
 import { aopcCommand, sanityCommand } from './evaluate';
+import { jobCommand, planCommand, runCommand, statusCommand, submitCommand } from './jobs';
 
 export interface Command {
   name: string;
@@ -29,7 +30,7 @@ const infoCommand: Command = {
 };
 
 /** Subcommands, in the order `xai3d --help` lists them. Later modules add theirs here. */
-export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand, explainCommand, aopcCommand, sanityCommand];
+export const COMMANDS: Command[] = [infoCommand, dataCommand, trainCommand, explainCommand, aopcCommand, sanityCommand, planCommand, jobCommand, runCommand, submitCommand, statusCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,160 @@
+/**
+ * The job graph of a profile: units of work that are independent given their inputs, with their dependencies and
+ * estimated CPU time and memory. Each unit calls the same library functions with the same configs as the notebooks,
+ * so a unit finished by any process (a Slurm job, a local worker, a notebook) is a cache hit for all the others.
+ *
+ *   data/mnist3d                     3D MNIST of the profile (generated from the real digits, cached)
+ *   data/oasis2                      the OASIS-2 root (a release, or the phantom cohort) preprocessed to the cube
+ *   train/<dataset>/<model>/fold-K   one fold of k-fold training                       (after its data)
+ *   train/<dataset>/<model>/summary  the run's summary once all folds exist             (after its folds)
+ *   report                           every notebook (explanations, AOPC, sanity checks,   (after every summary)
+ *                                    localisation: cached) and the report
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { defaultMnist3d, defaultOasis2 } from '../data/defaults';
+import type { VolumeDataset } from '../data/dataset';
+import { describeArchitecture, PRESETS, type PresetName } from '../models/presets';
+import { profileConfig, type ProfileConfig } from '../profiles';
+import type { ProfileName } from '../env/profile';
+import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
+
+export type Stage = 'data' | 'train' | 'summary' | 'report';
+export const STAGES: Stage[] = ['data', 'train', 'summary', 'report'];
+
+export interface JobSpec {
+  id: string;
+  stage: Stage;
+  deps: string[];
+  /** Estimated CPU seconds on one 2-core machine of this kind (see estimateSeconds). */
+  cpuSeconds: number;
+  /** Estimated peak memory in MB. */
+  memoryMb: number;
+  dataset?: 'mnist3d' | 'oasis2';
+  model?: PresetName;
+  fold?: number;
+}
+
+/**
+ * Measured rates on this 2-core machine (wasm backend, SIMD kernels; environment.md): seconds per training volume
+ * and epoch, per 64^3 worth of voxels, for the deep and shallow OASIS models, and for 3D MNIST. A volume of side s
+ * costs (s/64)^3 of that. oasis-6conv at 64^3 ran 12.6 s per epoch over 78 training + 14 validation sessions (0.137
+ * s per volume); at 128^3 244-315 s per epoch over 301 + 34 (0.9 s, i.e. 0.11 per 64^3); mnist-6conv at 16^3, 1000
+ * volumes, about 4 s per epoch.
+ */
+const SECONDS_PER_VOLUME_EPOCH_64: Record<string, number> = { 'oasis-6conv': 0.137, 'oasis-3conv': 0.08, mnist: 0.25 };
+
+function trainSettings(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Omit<TrainConfig, 'model' | 'seed'> {
+  return dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis;
+}
+
+export function estimateSeconds(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): number {
+  const s = trainSettings(profile, dataset);
+  const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+  const volumes = dataset === 'mnist3d' ? profile.mnist3d.trainCount ?? 5000 : (profile.phantoms.subjects ?? 150) * (((profile.phantoms.minVisits ?? 2) + (profile.phantoms.maxVisits ?? 3)) / 2);
+  const perFold = volumes * (1 - 1 / s.folds);
+  const rate = SECONDS_PER_VOLUME_EPOCH_64[dataset === 'mnist3d' ? 'mnist' : model] ?? 0.137;
+  // Early stopping usually ends a run well before its epoch limit; half the limit is the planning figure.
+  const epochs = Math.max(1, Math.min(s.epochs, Math.ceil(s.epochs / 2)));
+  return Math.round(perFold * epochs * rate * (side / 64) ** 3) + 10;
+}
+
+function memoryMb(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): number {
+  // Activations of one volume through the preset (float32), times 7 for a training step, times the batch, plus the
+  // data held in memory and the runtime.
+  const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+  const arch = describeArchitecture(model, { inputSize: side, baseWidth: trainSettings(profile, dataset).baseWidth });
+  let s = side;
+  let elems = side ** 3;
+  let width = trainSettings(profile, dataset).baseWidth ?? PRESETS[model].defaultBaseWidth;
+  for (const tok of arch.split(':')[1].split(' ')) {
+    if (tok.startsWith('C')) {
+      width = Number(tok.slice(1));
+      elems += s ** 3 * width;
+    } else if (tok === 'P') {
+      s = Math.floor(s / 2);
+      elems += s ** 3 * width;
+    }
+  }
+  const batch = trainSettings(profile, dataset).batchSize;
+  return Math.round((elems * 4 * 7 * batch) / 2 ** 20 + 600);
+}
+
+/** Every unit of a profile, in a valid order (dependencies first). */
+export function profileJobs(name: ProfileName): JobSpec[] {
+  const profile = profileConfig(name);
+  const jobs: JobSpec[] = [
+    { id: 'data/mnist3d', stage: 'data', deps: [], cpuSeconds: 30, memoryMb: 1000, dataset: 'mnist3d' },
+    { id: 'data/oasis2', stage: 'data', deps: [], cpuSeconds: Math.round((profile.phantoms.subjects ?? 150) * 2.5 * 0.6 + 30), memoryMb: 2000, dataset: 'oasis2' },
+  ];
+  const summaries: string[] = [];
+  for (const dataset of ['mnist3d', 'oasis2'] as const) {
+    const models = (dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+    const s = trainSettings(profile, dataset);
+    for (const model of models) {
+      const folds: string[] = [];
+      for (let k = 1; k <= s.folds; k++) {
+        const id = `train/${dataset}/${model}/fold-${k}`;
+        folds.push(id);
+        jobs.push({ id, stage: 'train', deps: [`data/${dataset}`], cpuSeconds: estimateSeconds(profile, dataset, model), memoryMb: memoryMb(profile, dataset, model), dataset, model, fold: k });
+      }
+      const sid = `train/${dataset}/${model}/summary`;
+      summaries.push(sid);
+      jobs.push({ id: sid, stage: 'summary', deps: folds, cpuSeconds: 5, memoryMb: 1000, dataset, model });
+    }
+  }
+  jobs.push({ id: 'report', stage: 'report', deps: summaries, cpuSeconds: 600, memoryMb: 4000 });
+  return jobs;
+}
+
+export function findJob(name: ProfileName, id: string): JobSpec {
+  const job = profileJobs(name).find((j) => j.id === id);
+  if (!job) throw new Error(`no job "${id}" in profile ${name}; \`xai3d plan --profile ${name}\` lists them`);
+  return job;
+}
+
+async function datasetOf(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Promise<VolumeDataset> {
+  return dataset === 'mnist3d' ? defaultMnist3d(profile) : defaultOasis2(profile);
+}
+
+function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): TrainConfig {
+  // Exactly what the notebooks' trainFamily(ds, models, settings, 0) asks for: the same cache key.
+  return { ...trainSettings(profile, dataset), model, seed: 0 };
+}
+
+/** Whether a unit's output is already in the cache (data and train units; the report when its page exists). */
+export async function isDone(name: ProfileName, job: JobSpec, resultsRoot: string): Promise<boolean> {
+  const profile = profileConfig(name);
+  if (job.stage === 'report') return fs.existsSync(path.join(resultsRoot, 'report', 'index.html')) && fs.existsSync(path.join(resultsRoot, 'jobs', name, 'report.done'));
+  if (job.stage === 'data') return fs.existsSync(path.join(resultsRoot, 'jobs', name, `${job.id.replace(/\//g, '_')}.done`));
+  const dataDone = fs.existsSync(path.join(resultsRoot, 'jobs', name, `data_${job.dataset}.done`));
+  if (!dataDone) return false;
+  const ds = await datasetOf(profile, job.dataset!);
+  const dir = trainRunDir(ds, trainConfig(profile, job.dataset!, job.model!), resultsRoot);
+  return job.stage === 'train' ? fs.existsSync(path.join(dir, `fold-${job.fold}`, 'metrics.json')) : fs.existsSync(path.join(dir, 'summary.json'));
+}
+
+/** Run one unit (idempotent: a finished unit is a cache hit and returns at once). */
+export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: string, runReport: () => Promise<void>): Promise<void> {
+  const profile = profileConfig(name);
+  const marker = (id: string) => path.join(resultsRoot, 'jobs', name, `${id.replace(/\//g, '_')}.done`);
+  if (job.stage === 'data') {
+    await datasetOf(profile, job.dataset!);
+    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
+    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    return;
+  }
+  if (job.stage === 'report') {
+    await runReport();
+    fs.mkdirSync(path.dirname(marker('report')), { recursive: true });
+    fs.writeFileSync(marker('report'), new Date().toISOString() + '\n');
+    return;
+  }
+  const ds = await datasetOf(profile, job.dataset!);
+  const cfg = trainConfig(profile, job.dataset!, job.model!);
+  if (job.stage === 'train') await trainKFold(ds, cfg, { onlyFolds: [job.fold! - 1] });
+  else {
+    const s = await trainKFold(ds, cfg, { onlyFolds: [] });
+    if (s.folds.length !== cfg.folds) throw new Error(`${job.id}: ${s.folds.length} of ${cfg.folds} folds are done; run the train jobs first`);
+  }
+}
