@@ -42,12 +42,13 @@ export { trainKFold, leftRightAxis, loadFoldModel, accuracyTable, accuracyTableC
 export { trainFamily, accuracyVsParametersFigure, trainingCurvesFigure } from './training/family';
 export { explainTensor, explainDataset, METHODS, type Method, type ExplainOptions, type Explanation } from './explain/explain';
 export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
-export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit } from './explain/lrp/lrp';
+export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit, type LayerRelevance } from './explain/lrp/lrp';
 export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';
 export { makeRule, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flatRule, wSquareRule, RULE_NAMES, type RuleSpec } from './explain/lrp/rules';
 export { modelChain, disposeChain, SUPPORTED_LAYERS } from './explain/chain';
 export { upsampleTrilinear } from './explain/upsample';
-export { readInputVolume, writeHeatmap } from './explain/heatmap-io';
+export { readInputVolume, saveHeatmap, writeHeatmap } from './explain/heatmap-io';
+export { integratedGradients, smoothGrad, occlusion, gradCamPlusPlus, ATTRIBUTION_DEFAULTS } from './explain/attribution';
 export { cachedExplanation, foldTestIndices, type CachedExplanation } from './explain/cached';
 export { aopc, uniformOrder, greedyOrder, greedyCandidates, uniformCubes, parsePerturb, perturbLabel, resolveAopcConfig, AOPC_DEFAULTS, type AopcConfig, type AopcResult } from './evaluate/aopc';
 export { sanityCheck, classSensitivity, weightLayersTopDown, resolveSanityConfig, layerSeed, SANITY_DEFAULTS, type SanityResult, type SanityConfig, type SanityVerdict } from './evaluate/sanity';

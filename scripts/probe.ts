@@ -222,6 +222,9 @@ export function probeCases(): ProbeCase[] {
     { name: 'explain: --out onto model.json', args: replace(ex([]), '--out', 'model/model.json'), names: /--out model\/model\.json/ },
     { name: 'explain: --out is a folder', args: replace(ex([]), '--out', 'folder.npy'), names: /--out folder\.npy/ },
     { name: 'explain: stray argument', args: ex(['stray']), names: /"stray"/ },
+    { name: 'explain: --layers with gradient', args: replace(ex(['--layers', 'all']), '--out', 'layers-out'), names: /--layers all applies to --method lrp/ },
+    { name: 'explain: --layers some', args: replace(replace(ex(['--layers', 'some']), '--method', 'lrp'), '--out', 'layers-out'), names: /--layers some/ },
+    { name: 'explain: --layers onto a file name', args: replace(ex(['--layers', 'all']), '--method', 'lrp'), names: /--out out\.npy.*folder/ },
     // aopc
     { name: 'aopc: --out missing', args: without(ao([]), '--out'), names: /--out/ },
     { name: 'aopc: --out onto model.json', args: replace(ao([]), '--out', 'model/model.json'), names: /--out model\/model\.json/ },

@@ -111,3 +111,39 @@ test('Grad-CAM++ on a one-channel model equals the hand-computed formula', async
   x.dispose();
   model.dispose();
 });
+
+test('LRP with keepLayers returns the relevance at every layer input: the last is the input map, each sum is its audit entry', async () => {
+  await initBackend({ backend: 'cpu', quiet: true });
+  const { lrp } = await import('../lib/explain/lrp/lrp');
+  const m = buildModel('mnist-2conv', { inputSize: 8, baseWidth: 4, classes: 3, seed: 6 });
+  const x = tf.randomUniform([2, 8, 8, 8, 1], 0, 1, 'float32', 12) as tf.Tensor5D;
+  const r = lrp(m, x, { keepLayers: true });
+  const layers = r.layers!;
+  assert.deepEqual(layers.map((l) => l.layer), r.audit.map((a) => a.layer));
+  const last = layers[layers.length - 1];
+  assert.deepEqual(last.shape, [8, 8, 8, 1]);
+  for (let v = 0; v < 2; v++) {
+    assert.deepEqual(Array.from(last.values[v]), Array.from(r.mapsWithChannels[v]));
+    // LRP-0 with zero biases conserves relevance exactly at every layer: each sum is the logit.
+    for (const l of layers) assert.ok(Math.abs(l.sums[v] - r.logits[v]) < 1e-4 * Math.max(1, Math.abs(r.logits[v])), `${l.layer}: ${l.sums[v]} vs ${r.logits[v]}`);
+  }
+  layers.forEach((l, i) => assert.ok(Math.abs((l.sums[0] + l.sums[1]) / 2 - r.audit[i].relevanceIn) < 1e-6));
+  x.dispose();
+  m.dispose();
+});
+
+test('saveHeatmap writes a NIfTI with the volume geometry in one call', async () => {
+  const { saveHeatmap } = await import('../lib/explain/heatmap-io');
+  const { readNifti } = await import('../lib/io/nifti');
+  const os = await import('os');
+  const fs = await import('fs');
+  const path = await import('path');
+  const affine: [number[], number[], number[], number[]] = [[0, 0, -2, 90], [-2, 0, 0, 120], [0, -2, 0, 100], [0, 0, 0, 1]];
+  const ds = { name: 'toy', shape: [4, 4, 4] as [number, number, number], spacingMm: [2, 2, 2] as [number, number, number], affine: () => affine };
+  const map = new Float32Array(64).map((_, i) => i - 32);
+  const file = saveHeatmap(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xai3d-')), 'h.nii.gz'), map, ds, 0);
+  const back = readNifti(file);
+  assert.deepEqual(Array.from(back.data), Array.from(map));
+  back.affine.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - affine[i][j]) < 1e-5, `affine[${i}][${j}]`)));
+  assert.throws(() => saveHeatmap('x.nii', new Float32Array(3), ds, 0), /3 values, toy volumes have 4x4x4/);
+});

@@ -6,6 +6,11 @@ import { readInputVolume, writeHeatmap } from '../explain/heatmap-io';
 import type { PoolMode } from '../explain/lrp/composites';
 import type { RuleSpec } from '../explain/lrp/rules';
 import { loadModel } from '../io/model-files';
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeJsonAtomic } from '../io/atomic';
+import { writeNpy } from '../io/npy';
+import { lrp } from '../explain/lrp/lrp';
 import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption, UsageError } from './args';
 import type { Command } from './main';
 
@@ -15,6 +20,9 @@ const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method
                      integrated-gradients: [--steps N (32)] [--baseline V (0)]
                      smoothgrad: [--samples N (20)] [--noise-level F (0.1 of max - min)] [--seed S (0)]
                      occlusion: [--window W (8)] [--stride S (4)] [--baseline V (0)]
+       xai3d explain --model ... --input FILE --method lrp [--composite C] [--rules JSON] --layers all --out DIR
+                     the relevance at every layer's input: DIR/NN-<layer>.npy (one volume's shape, channels last)
+                     and DIR/layers.json (layer, kind, shape, sum: the conservation audit per layer)
   FILE (input): .npy (D,H,W or D,H,W,C; float32/float64) or NIfTI (.nii, .nii.gz, .hdr/.img)
   FILE (out):   .npy (float32, C order, D,H,W) or .nii/.nii.gz (the input's geometry)
   --rules: JSON keyed by conv1..convN, dense or a layer name: {"rule": "zero"|"epsilon"|"gamma"|"alphabeta"|"zb"|
@@ -33,11 +41,12 @@ export const explainCommand: Command = {
       rules: { type: 'string' }, pool: { type: 'string' }, class: { type: 'string' }, layer: { type: 'string' },
       low: { type: 'string' }, high: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
       steps: { type: 'string' }, baseline: { type: 'string' }, samples: { type: 'string' }, 'noise-level': { type: 'string' },
-      seed: { type: 'string' }, window: { type: 'string' }, stride: { type: 'string' },
+      seed: { type: 'string' }, window: { type: 'string' }, stride: { type: 'string' }, layers: { type: 'string' },
     }, USAGE);
     if (values.help) return 0;
     for (const req of ['model', 'input', 'method', 'out']) if (!values[req]) throw new UsageError(`--${req} is required\n\n${USAGE}`);
     noPositionals(positionals, 'explain');
+    if (values.layers !== undefined) return layersRun(values);
     const out = outputPath(values.out, '--out', ['.npy', '.nii', '.nii.gz'], [...modelFiles(values.model as string), values.input as string]);
     const method = values.method as string;
     if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
@@ -100,3 +109,33 @@ export const explainCommand: Command = {
     return 0;
   },
 };
+
+/** `--layers all`: LRP relevance at every layer's input, one .npy per layer and a JSON index. */
+async function layersRun(values: Record<string, unknown>): Promise<number> {
+  if (values.layers !== 'all') throw new UsageError(`--layers ${values.layers}: the only value is all`);
+  if (values.method !== 'lrp') throw new UsageError('--layers all applies to --method lrp only');
+  const dir = values.out as string;
+  if (/\.(npy|nii|nii\.gz|json)$/i.test(dir)) throw new UsageError(`--out ${dir}: with --layers all, --out is a folder (one .npy per layer is written into it)`);
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} exists and is not a folder`);
+  const pool = values.pool as PoolMode | undefined;
+  if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
+  const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
+  const cls = numberOption(values, 'class', { integer: true, min: 0 });
+  await initBackend();
+  const model = await loadModel(values.model as string);
+  const input = readInputVolume(values.input as string);
+  const x = tf.tensor5d(input.data, [1, ...input.shape]);
+  try {
+    const r = lrp(model, x, { composite: values.composite as string | undefined, rules, pool, low: numberOption(values, 'low'), high: numberOption(values, 'high'), classes: cls !== undefined ? [cls] : undefined, keepLayers: true });
+    const index = r.layers!.map((l, k) => {
+      const file = `${String(k).padStart(2, '0')}-${l.layer.replace(/[^A-Za-z0-9_.-]+/g, '_')}.npy`;
+      writeNpy(path.join(dir, file), l.values[0], l.shape);
+      return { layer: l.layer, kind: l.kind, shape: l.shape, sum: l.sums[0], file };
+    });
+    writeJsonAtomic(path.join(dir, 'layers.json'), { class: r.classes[0], logit: r.logits[0], rules: r.rules, pool: r.pool, layers: index });
+    process.stderr.write(`lrp: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}; relevance at ${index.length} layer inputs -> ${dir}/ (input sum ${r.relevanceSums[0].toFixed(4)})\n`);
+  } finally {
+    x.dispose();
+  }
+  return 0;
+}

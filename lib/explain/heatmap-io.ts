@@ -6,6 +6,7 @@
  */
 import { readNifti, writeNifti, type Mat4 } from '../io/nifti';
 import { readNpy, writeNpy } from '../io/npy';
+import type { VolumeDataset } from '../data/dataset';
 import { assertFinite } from '../util/finite';
 
 export interface InputVolume {
@@ -53,4 +54,14 @@ export function writeHeatmap(file: string, map: Float32Array, shape: [number, nu
     return;
   }
   throw new Error(`${file}: choose .npy, .nii or .nii.gz for the heatmap`);
+}
+
+/**
+ * Save the heatmap of volume `index` of a dataset in one call, as NIfTI (.nii / .nii.gz) or .npy by extension, with the
+ * volume's geometry (affine and voxel size), so it overlays the preprocessed scan in any viewer.
+ */
+export function saveHeatmap(file: string, map: Float32Array, ds: Pick<VolumeDataset, 'shape' | 'spacingMm' | 'affine' | 'name'>, index: number): string {
+  if (map.length !== ds.shape[0] * ds.shape[1] * ds.shape[2]) throw new Error(`${file}: the map has ${map.length} values, ${ds.name} volumes have ${ds.shape.join('x')}`);
+  writeHeatmap(file, map, ds.shape, { affine: ds.affine?.(index), pixdim: ds.spacingMm });
+  return file;
 }

@@ -41,11 +41,28 @@ export interface LrpResult {
   audit: LayerAudit[];
   rules: Record<string, string>;
   pool: PoolMode;
+  /** With keepLayers: the relevance at every layer's input, from the output layer down to the input. */
+  layers?: LayerRelevance[];
 }
 
 export interface LrpOptions extends AssignOptions {
   /** Target class per volume (default: the predicted class). */
   classes?: number[];
+  /** Also return the relevance at the input of every layer (Zennit's / Captum's layer attributions). */
+  keepLayers?: boolean;
+}
+
+/** The relevance arriving at the input of one layer, for every volume of the batch. */
+export interface LayerRelevance {
+  /** The layer whose input this is (its rule produced it). */
+  layer: string;
+  kind: string;
+  /** Shape of one volume's relevance, e.g. [D, H, W, C] for a convolution's input, [features] for a dense layer's. */
+  shape: number[];
+  /** C-order values per volume. */
+  values: Float32Array[];
+  /** Sum per volume (the conservation audit's relevanceIn, per volume). */
+  sums: number[];
 }
 
 /** Which step inputs are non-negative by construction (after a ReLU, through pooling). */
@@ -139,6 +156,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
   const nonNeg = nonNegativeInputs(steps);
   const b = x.shape[0];
   const audit: LayerAudit[] = [];
+  const layers: LayerRelevance[] = [];
   return tidyValue(() => {
     const { inputs, logits } = forwardChain(steps, x);
     const predicted = Array.from(tf.argMax(logits, 1).dataSync());
@@ -167,6 +185,11 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
           relevanceIn: mean(inn),
           absorbed: mean(out) - mean(inn),
         });
+        if (opts.keepLayers) {
+          const all = next.dataSync() as Float32Array;
+          const per = all.length / b;
+          layers.push({ layer: s.name, kind: s.kind, shape: next.shape.slice(1), values: Array.from({ length: b }, (_, k) => all.slice(k * per, (k + 1) * per)), sums: inn });
+        }
       }
       R = next;
     }
@@ -185,6 +208,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       audit,
       rules: assignment.table,
       pool: assignment.pool,
+      ...(opts.keepLayers ? { layers } : {}),
     };
   });
 }
