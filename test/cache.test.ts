@@ -99,9 +99,11 @@ test('a process killed between writing and renaming leaves no result; the next r
   const final = runDir('crash', config, { root });
   assert.equal(fs.existsSync(final), false, 'no final folder after the crash');
   assert.equal(loadRun('crash', config, { root }), undefined);
-  const leftovers = fs.readdirSync(path.join(root, 'crash'));
-  assert.equal(leftovers.length, 1);
+  // The killed run leaves its work folder and its lock (with the dead owner's pid): both are taken over below.
+  const leftovers = fs.readdirSync(path.join(root, 'crash')).sort();
+  assert.equal(leftovers.length, 2, leftovers.join(', '));
   assert.match(leftovers[0], /^\.tmp-/);
+  assert.equal(leftovers[1], `${path.basename(final)}.lock`);
   let calls = 0;
   const run = await cachedRun('crash', config, async () => ++calls, { root });
   assert.equal(calls, 1);

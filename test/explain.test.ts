@@ -250,7 +250,7 @@ test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (
   fail(['--method', 'lrp', '--rules', '{"conv1": {"rule": "zb", "low": 2, "high": 1}}'], /low \(2\) must be < high \(1\)/);
   fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": "alphabeta", "alpha": 3, "beta": 1}}'], /alpha - beta must be 1/);
   fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": '], /--rules is not valid JSON/, 2);
-  fail(['--method', 'saliency'], /--method saliency: use one of cam, gradcam, gradient, inputxgradient, lrp/, 2);
+  fail(['--method', 'saliency'], /--method saliency: use one of cam, gradcam, gradcampp, gradient, inputxgradient, smoothgrad, integrated-gradients, occlusion, lrp/, 2);
   fail(['--method', 'cam', '--composite', 'composite1'], /apply to --method lrp only/, 2);
   writeNpy(path.join(dir, 'small.npy'), new Float32Array(8 ** 3), [8, 8, 8]);
   const res = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'small.npy'), '--method', 'gradient', '--out', path.join(dir, 'x.npy')]);

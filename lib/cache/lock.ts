@@ -116,7 +116,7 @@ export async function withLock<T>(lockFile: string, done: () => boolean, compute
     if (done()) return { computed: false };
     return { computed: true, value: await compute() };
   } finally {
-    await beat.terminate();
+    void beat.terminate(); // not awaited: the thread is unref'd, and its exit must not hold or stall the caller
     const owner = readOwner(lockFile);
     if (owner && owner.pid === process.pid && owner.host === os.hostname()) fs.rmSync(lockFile, { force: true });
   }
