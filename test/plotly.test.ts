@@ -62,3 +62,22 @@ test('showFigure saves every figure as results/figures/<profile>/<notebook>/<tit
     else process.env.XAI3D_RESULTS = prev;
   }
 });
+
+test('a figure page copied alone says where plotly.min.js must sit; XAI3D_FIGURES_INLINE=1 writes self-contained pages', () => {
+  const results = tempDir();
+  const prev = process.env.XAI3D_RESULTS;
+  process.env.XAI3D_RESULTS = results;
+  try {
+    const sibling = showFigure({ data: [{ y: [1] }], layout: { title: { text: 'sibling page' } } })!;
+    assert.match(fs.readFileSync(sibling, 'utf8'), /needs plotly\.min\.js in the same folder/);
+    process.env.XAI3D_FIGURES_INLINE = '1';
+    const inline = showFigure({ data: [{ y: [1] }], layout: { title: { text: 'inline page' } } })!;
+    const html = fs.readFileSync(inline, 'utf8');
+    assert.doesNotMatch(html, /<script src="plotly\.min\.js">/);
+    assert.ok(html.length > 1_000_000, 'plotly.js is inlined');
+  } finally {
+    delete process.env.XAI3D_FIGURES_INLINE;
+    if (prev === undefined) delete process.env.XAI3D_RESULTS;
+    else process.env.XAI3D_RESULTS = prev;
+  }
+});

@@ -64,6 +64,8 @@ export interface FigureHtmlOptions {
   includeLibrary?: boolean;
   /** Height of the figure's div in pixels (default: layout.height or 450). */
   heightPx?: number;
+  /** What the figure says when plotly.js is missing (default: the notebook case). */
+  missingLibrary?: string;
 }
 
 /** An HTML fragment (div + script) drawing the figure. */
@@ -77,7 +79,7 @@ export function figureHtml(fig: Figure, opts: FigureHtmlOptions = {}): string {
     lib +
     `<div id="${id}" class="xai3d-figure" style="width:100%;height:${height}px;"></div>` +
     `<script type="text/javascript">(function(){var el=document.getElementById(${JSON.stringify(id)});` +
-    `if(!window.Plotly){el.textContent='plotly.js is not loaded: re-run the first figure cell of this notebook.';return;}` +
+    `if(!window.Plotly){el.textContent=${scriptJson(opts.missingLibrary ?? 'plotly.js is not loaded: re-run the first figure cell of this notebook.')};return;}` +
     `window.Plotly.newPlot(el,${scriptJson(fig.data)},${scriptJson(layout)},${scriptJson(config)});})();</script>`
   );
 }
@@ -107,7 +109,8 @@ export function showFigure(fig: Figure, opts: { save?: string | false } = {}): s
   const name = opts.save ?? figureSlug(fig);
   const dir = path.join(resultsDir(), 'figures', profileName(), notebookName());
   const title = (fig.layout?.title as { text?: string } | undefined)?.text?.replace(/<[^>]*>/g, '') ?? name;
-  return writeFigureHtml(fig, path.join(dir, `${name}.html`), title, { library: 'sibling' });
+  // XAI3D_FIGURES_INLINE=1: every page self-contained (plotly.js inlined, about 4.7 MB each), so it can be copied alone.
+  return writeFigureHtml(fig, path.join(dir, `${name}.html`), title, { library: envSwitch('XAI3D_FIGURES_INLINE', false) ? 'inline' : 'sibling' });
 }
 
 /**
@@ -116,7 +119,8 @@ export function showFigure(fig: Figure, opts: { save?: string | false } = {}): s
  */
 export function figuresPage(figs: Figure[], title: string, library: 'inline' | 'sibling' = 'inline'): string {
   const lib = library === 'sibling' ? '<script src="plotly.min.js"></script>\n' : '';
-  const body = lib + figs.map((f, i) => figureHtml(f, { includeLibrary: library === 'inline' && i === 0 })).join('\n');
+  const missingLibrary = library === 'sibling' ? 'plotly.js is not loaded: this page needs plotly.min.js in the same folder (copy it from results/figures/<profile>/), or save self-contained pages with XAI3D_FIGURES_INLINE=1.' : undefined;
+  const body = lib + figs.map((f, i) => figureHtml(f, { includeLibrary: library === 'inline' && i === 0, missingLibrary })).join('\n');
   return (
     `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
