@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import { pidAlive, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { PROJECT_ROOT, resultsDir } from '../env/paths';
 import type { ProfileName } from '../env/profile';
 import { findJob, isDone, profileJobs, runJob, STAGES, type JobSpec, type Stage } from './graph';
@@ -94,23 +94,13 @@ export async function profileStatus(profile: ProfileName, root = resultsDir()): 
       continue;
     }
     if (s.state === 'running' || s.state === 'submitted') {
-      const alive = s.slurmJobId ? (queue ? [...queue].some((q) => q === s.slurmJobId || s.slurmJobId!.startsWith(q.replace(/\[.*$/, ''))) : true) : s.host !== os.hostname() || isAlive(s.pid);
+      const alive = s.slurmJobId ? (queue ? [...queue].some((q) => q === s.slurmJobId || s.slurmJobId!.startsWith(q.replace(/\[.*$/, ''))) : true) : s.host !== os.hostname() || (s.pid !== undefined && pidAlive(s.pid));
       out.push(alive ? s : { ...s, state: 'failed', error: s.error ?? 'the job ended without finishing (killed or node lost)' });
       continue;
     }
     out.push(s);
   }
   return out;
-}
-
-function isAlive(pid?: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Run the graph locally with `workers` processes (each with its own wasm threads). Stops at the first failure. */
