@@ -21,8 +21,14 @@ if [ ! -x node_modules/.bin/tslab ]; then
   exit 1
 fi
 node_modules/.bin/tslab install --python=/usr/bin/python3 --binary="$root/node_modules/.bin/tslab" --prefix="$root/.jupyter" >/dev/null
+# plotly.js as a Notebook-UI asset (/nbextensions/xai3d/plotly.min.js): a saved notebook whose figures lost the
+# inlined copy (its first figure cell was re-run) loads it from there on reload.
+plotly_js="$root/node_modules/plotly.js-dist-min/plotly.min.js"
+install_plotly() { mkdir -p "$1/nbextensions/xai3d" && cp "$plotly_js" "$1/nbextensions/xai3d/plotly.min.js"; }
+install_plotly "$root/.jupyter/share/jupyter"
 echo "install-kernel: tslab kernel registered in $root/.jupyter/share/jupyter/kernels (use: JUPYTER_PATH=$root/.jupyter/share/jupyter)"
 if [ "$user" = 1 ]; then
   node_modules/.bin/tslab install --python=/usr/bin/python3 --binary="$root/node_modules/.bin/tslab" --user >/dev/null
+  install_plotly "${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}"
   echo "install-kernel: tslab kernel registered for $(id -un) in ${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/tslab"
 fi

@@ -22,6 +22,7 @@ TESTS=(
   test/attribution.test.ts
   test/lock.test.ts
   test/slurm.test.ts
+  test/jupyter-ui.test.ts
   test/notebooks.test.ts
 )
 

@@ -79,8 +79,16 @@ export function figureHtml(fig: Figure, opts: FigureHtmlOptions = {}): string {
     lib +
     `<div id="${id}" class="xai3d-figure" style="width:100%;height:${height}px;"></div>` +
     `<script type="text/javascript">(function(){var el=document.getElementById(${JSON.stringify(id)});` +
-    `if(!window.Plotly){el.textContent=${scriptJson(opts.missingLibrary ?? 'plotly.js is not loaded: re-run the first figure cell of this notebook.')};return;}` +
-    `window.Plotly.newPlot(el,${scriptJson(fig.data)},${scriptJson(layout)},${scriptJson(config)});})();</script>`
+    `var draw=function(){window.Plotly.newPlot(el,${scriptJson(fig.data)},${scriptJson(layout)},${scriptJson(config)});};` +
+    `if(window.Plotly){draw();return;}` +
+    // No plotly.js on the page (a saved notebook whose first figure cell was re-run, so no output carries the
+    // library): in the Jupyter Notebook UI load the copy that \`npm run kernel\` installs as an nbextension, once per page.
+    `var base=document.body&&document.body.getAttribute('data-base-url');` +
+    `var fail=function(){el.textContent=${scriptJson(opts.missingLibrary ?? 'plotly.js is not loaded: re-run the first figure cell of this notebook (or run npm run kernel, which installs plotly.js for the Notebook UI).')};};` +
+    `if(base===null||base===undefined){fail();return;}` +
+    `if(!window.__xai3dPlotly){window.__xai3dPlotly=new Promise(function(ok,no){var d=window.define;window.define=undefined;var sc=document.createElement('script');` +
+    `sc.src=base.replace(/\\/?$/,'/')+'nbextensions/xai3d/plotly.min.js';sc.onload=function(){window.define=d;ok();};sc.onerror=function(){window.define=d;no();};document.head.appendChild(sc);});}` +
+    `window.__xai3dPlotly.then(draw,fail);})();</script>`
   );
 }
 
