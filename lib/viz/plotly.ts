@@ -86,7 +86,7 @@ export function figureHtml(fig: Figure, opts: FigureHtmlOptions = {}): string {
     `var base=document.body&&document.body.getAttribute('data-base-url');` +
     `var fail=function(){el.textContent=${scriptJson(opts.missingLibrary ?? 'plotly.js is not loaded: re-run the first figure cell of this notebook (or run npm run kernel, which installs plotly.js for the Notebook UI).')};};` +
     `if(base===null||base===undefined){fail();return;}` +
-    `if(!window.__xai3dPlotly){window.__xai3dPlotly=new Promise(function(ok,no){var d=window.define;window.define=undefined;var sc=document.createElement('script');` +
+    `if(!window.__xai3dPlotly){window.__xai3dPlotly=new Promise(function(ok,no){var d=window.define;window.define=void 0;var sc=document.createElement('script');` +
     `sc.src=base.replace(/\\/?$/,'/')+'nbextensions/xai3d/plotly.min.js';sc.onload=function(){window.define=d;ok();};sc.onerror=function(){window.define=d;no();};document.head.appendChild(sc);});}` +
     `window.__xai3dPlotly.then(draw,fail);})();</script>`
   );
