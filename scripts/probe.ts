@@ -216,7 +216,7 @@ export function probeCases(): ProbeCase[] {
     { name: 'explain: --steps with gradient', args: ex(['--steps', '8']), names: /--steps/ },
     { name: 'explain: --noise-level negative', args: replace(ex(['--noise-level', '-1']), '--method', 'smoothgrad'), names: /--noise-level/ },
     { name: 'explain: occlusion window larger than the volume', args: replace(ex(['--window', '20']), '--method', 'occlusion'), names: /window 20/ },
-    { name: 'explain: --low above --high', args: replace(ex(['--composite', 'composite1', '--low', '1', '--high', '0']), '--method', 'lrp'), names: /low|high/ },
+    { name: 'explain: --low above --high', args: replace(ex(['--composite', 'composite1', '--low', '1', '--high', '0']), '--method', 'lrp'), names: /--low 1 must be < --high 0/ },
     { name: 'explain: --out unknown extension', args: replace(ex([]), '--out', 'out.txt'), names: /--out out\.txt/ },
     { name: 'explain: --out onto the input', args: replace(ex([]), '--out', 'input.npy'), names: /--out input\.npy/ },
     { name: 'explain: --out onto model.json', args: replace(ex([]), '--out', 'model/model.json'), names: /--out model\/model\.json/ },

@@ -67,6 +67,7 @@ export const explainCommand: Command = {
     const stride = numberOption(values, 'stride', { integer: true, min: 1 });
     const low = numberOption(values, 'low');
     const high = numberOption(values, 'high');
+    if (low !== undefined && high !== undefined && !(low < high)) throw new UsageError(`--low ${low} must be < --high ${high} (the zB rule's input bounds)`);
     await initBackend();
     const model = await loadModel(values.model as string);
     const input = readInputVolume(values.input as string);

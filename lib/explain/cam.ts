@@ -76,7 +76,7 @@ export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: s
     const names = convLayerNames(model);
     const layer = opts.layer ?? names[names.length - 1];
     const idx = steps.findIndex((s) => s.kind === 'conv3d' && s.name.split('+')[0] === layer);
-    if (idx < 0) throw new Error(`--layer "${layer}" is not a Conv3D layer of this model; use one of ${names.join(', ')}`);
+    if (idx < 0) throw new Error(`layer "${layer}" is not a Conv3D layer of this model; use one of ${names.join(', ')}`);
     // The layer's output after its activation: include a following ReLU step.
     const end = steps[idx + 1]?.kind === 'relu' ? idx + 2 : idx + 1;
     return tidyValue(() => {

@@ -143,7 +143,7 @@ function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOption
   only(['baseline'], ['integrated-gradients', 'occlusion']);
   only(['samples', 'noiseLevel', 'seed'], ['smoothgrad']);
   only(['window', 'stride'], ['occlusion']);
-  if (opts.method !== 'lrp' && (opts.composite || opts.rules)) throw new Error(`--composite and --rules apply to --method lrp only (got --method ${opts.method})`);
+  if (opts.method !== 'lrp' && (opts.composite || opts.rules)) throw new Error(`the composite and rules options apply to the lrp method only (got method ${opts.method})`);
   switch (opts.method) {
     case 'cam':
     case 'gradcam':

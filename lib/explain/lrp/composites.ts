@@ -94,9 +94,9 @@ export function assignRules(steps: Step[], opts: AssignOptions = {}): RuleAssign
   const nConv = weightSteps.filter(([s]) => s.kind === 'conv3d').length;
   const known = new Set<string>([...weightSteps.map(([s]) => s.position!), ...weightSteps.flatMap(([s]) => s.name.split('+'))]);
   for (const key of Object.keys(opts.rules ?? {})) {
-    if (!known.has(key)) throw new Error(`--rules: "${key}" is neither a position (${weightSteps.map(([s]) => s.position).join(', ')}) nor a weight layer name of this model`);
+    if (!known.has(key)) throw new Error(`rules: "${key}" is neither a position (${weightSteps.map(([s]) => s.position).join(', ')}) nor a weight layer name of this model`);
   }
-  if (opts.low !== undefined && opts.high !== undefined && !(opts.low < opts.high)) throw new Error(`--low (${opts.low}) must be < --high (${opts.high})`);
+  if (opts.low !== undefined && opts.high !== undefined && !(opts.low < opts.high)) throw new Error(`zB bounds: low (${opts.low}) must be < high (${opts.high})`);
   const defaults = { low: opts.low, high: opts.high };
   const rules = new Map<number, Rule>();
   const table: Record<string, string> = {};
