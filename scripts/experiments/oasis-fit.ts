@@ -7,7 +7,7 @@
  *     center  minus the training-set mean volume, x4   mask    times the phantom's brain mask (skull-stripped)
  *   EXP_PROFILE=thesis uses the thesis-size cohort; BN=1 puts a batch normalisation after every convolution.
  * Measured (64^3, fold 1): oasis-3conv none lr 1e-3: training loss 0.706 -> 0.669 in 15 epochs, test balanced 0.500;
- * oasis-6conv center lr 3e-4: training AUC 1.00, test AUC 0.65 after 40 epochs; thesis cohort: test AUC 0.45-0.48.
+ * oasis-6conv center lr 3e-4: training AUC 1.00, test AUC 0.65 after 40 epochs; thesis cohort (EXP_PROFILE=thesis, 15 epochs): test AUC 0.42-0.56.
  */
 import * as tf from '@tensorflow/tfjs';
 import { BatchNorm3d } from './batchnorm3d';
