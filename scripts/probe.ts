@@ -245,6 +245,10 @@ export function probeCases(): ProbeCase[] {
     { name: 'aopc: --seed not an integer', args: ao(['--seed', 'x']), names: /--seed x/ },
     { name: 'aopc: neither --heatmap nor --method', args: without(ao([]), '--heatmap'), names: /--heatmap|--method/ },
     { name: 'aopc: stray argument', args: ao(['stray']), names: /"stray"/ },
+    { name: 'aopc: --heatmap with --composite', args: ao(['--composite', 'composite1']), names: /with --heatmap the maps are given/ },
+    { name: 'aopc: --pool bad', args: replace(without(ao(['--method', 'lrp', '--pool', 'max']), '--heatmap'), '--steps', '3'), names: /--pool max/ },
+    { name: 'sanity: --layer with gradient', args: sa(['--layer', 'conv1']), names: /--layer applies/ },
+    { name: 'sanity: --low above --high', args: replace(sa(['--low', '2', '--high', '1']), '--method', 'lrp'), names: /--low 2 must be < --high 1/ },
     // sanity
     { name: 'sanity: --threshold 2', args: sa(['--threshold', '2']), names: /--threshold/ },
     { name: 'sanity: --threshold -5', args: sa(['--threshold', '-5']), names: /--threshold/ },

@@ -13,7 +13,8 @@ import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption
 import type { Command } from './main';
 
 const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
-                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON]) [--class K]
+                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON] [--pool wta|proportional]
+                  [--low L --high H] [--layer NAME]) [--class K]
                   [--stride S (${AOPC_DEFAULTS.strideVoxels})] [--steps L (${AOPC_DEFAULTS.steps})] [--hp sum|abs]
                   [--strategy uniform|greedy] [--candidate-stride C (${AOPC_DEFAULTS.candidateStride}; greedy)]
                   [--order morf|lerf|random] [--perturb uniform|constant:V] [--seed N] [--score softmax|logit] --out FILE.json
@@ -21,17 +22,28 @@ scores are the explained class's softmax probability computed from the logits (o
 writes {"curve": [AOPC(0..L)], "scores": [[f(x^0..L)] per input], "aopc", "coverage", "config"} (curve = mean over inputs)`;
 
 const SANITY_USAGE = `usage: xai3d sanity --model DIR/model.json --input FILE [--input FILE ...] --method ${METHODS.join('|')}
-                    [--composite NAME] [--rules JSON] [--mode cascading|independent] [--std 0.01] [--seed N]
+                    [--composite NAME] [--rules JSON] [--pool wta|proportional] [--low L --high H] [--layer NAME]
+                    [--mode cascading|independent] [--std 0.01] [--seed N]
                     [--threshold 0.5] [--cam-layers all|dense-only] [--null-seeds 2] --out FILE.json
 verdict: a step is "changed" when the 95 % bootstrap interval of the normalised change (1 - |Spearman|) /
 (1 - null |Spearman|), null = fully re-initialised models, lies above --threshold (strictly between 0 and 1);
 pass = changed at the top-layer step; constant maps are "degenerate"`;
 
+/** The explanation flags aopc and sanity share with explain (--composite --rules --pool --low --high --layer). */
+const EXPLAIN_FLAGS = { composite: { type: 'string' }, rules: { type: 'string' }, pool: { type: 'string' }, low: { type: 'string' }, high: { type: 'string' }, layer: { type: 'string' } } as const;
+
 function explainOptions(values: Record<string, unknown>): ExplainOptions {
   const method = values.method as string;
   if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
   const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
-  return { method: method as Method, composite: values.composite as string | undefined, rules };
+  const pool = values.pool as string | undefined;
+  if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
+  if ((values.composite || rules || pool || values.low !== undefined || values.high !== undefined) && method !== 'lrp') throw new UsageError('--composite, --rules, --pool, --low and --high apply to --method lrp only');
+  if (values.layer !== undefined && method !== 'gradcam' && method !== 'gradcampp') throw new UsageError('--layer applies to --method gradcam or gradcampp only');
+  const low = numberOption(values, 'low');
+  const high = numberOption(values, 'high');
+  if (low !== undefined && high !== undefined && !(low < high)) throw new UsageError(`--low ${low} must be < --high ${high} (the zB rule's input bounds)`);
+  return { method: method as Method, composite: values.composite as string | undefined, rules, pool: pool as ExplainOptions['pool'], low, high, layer: values.layer as string | undefined };
 }
 
 function loadInputs(files: string[]): { tensor: tf.Tensor5D; volumes: Float32Array[]; shape: [number, number, number] } {
@@ -55,7 +67,7 @@ export const aopcCommand: Command = {
   async run(args) {
     const { values, positionals } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, heatmap: { type: 'string', multiple: true },
-      method: { type: 'string' }, composite: { type: 'string' }, rules: { type: 'string' }, class: { type: 'string' },
+      method: { type: 'string' }, ...EXPLAIN_FLAGS, class: { type: 'string' },
       stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' }, 'candidate-stride': { type: 'string' },
       order: { type: 'string' }, perturb: { type: 'string' }, seed: { type: 'string' }, score: { type: 'string' }, out: { type: 'string' },
     }, AOPC_USAGE);
@@ -67,6 +79,8 @@ export const aopcCommand: Command = {
     if (heatmaps.length > 0 && heatmaps.length !== inputs.length) throw new UsageError(`${heatmaps.length} --heatmap for ${inputs.length} --input: give one per input`);
     noPositionals(positionals, 'aopc');
     const out = outputPath(values.out, '--out', ['.json'], [...modelFiles(values.model as string), ...inputs, ...heatmaps]);
+    if (heatmaps.length > 0 && (values.method || Object.keys(EXPLAIN_FLAGS).some((k) => values[k] !== undefined))) throw new UsageError('with --heatmap the maps are given: --method and its flags (--composite, --rules, --pool, --low, --high, --layer) do not apply');
+    const eopts = values.method ? explainOptions(values) : undefined;
     const pick = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
       const v = (values[name] as string | undefined) ?? def;
       if (!allowed.includes(v as T)) throw new UsageError(`--${name} ${v}: use ${allowed.join(' or ')}`);
@@ -103,7 +117,7 @@ export const aopcCommand: Command = {
           return h.data;
         });
       } else {
-        maps = explainTensor(model, tensor, { ...explainOptions(values), classes }).maps;
+        maps = explainTensor(model, tensor, { ...eopts!, classes }).maps;
       }
       const r = aopc(model, volumes, shape, maps, cfg, classes);
       writeJsonAtomic(out, { curve: r.curve, scores: r.scores, aopc: r.aopc, coverage: r.coverage, config: { ...r.config, inputs: inputs.map((f) => path.resolve(f)), heatmaps: heatmaps.map((f) => path.resolve(f)), method: values.method ?? null, composite: values.composite ?? null, classes: r.classes } });
@@ -120,8 +134,7 @@ export const sanityCommand: Command = {
   summary: 'model-parameter-randomisation sanity check (cascading or independent) and class sensitivity',
   async run(args) {
     const { values, positionals } = parse(args, {
-      model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, composite: { type: 'string' },
-      rules: { type: 'string' }, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
+      model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, ...EXPLAIN_FLAGS, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
       'cam-layers': { type: 'string' }, 'null-seeds': { type: 'string' },
     }, SANITY_USAGE);
     if (values.help) return 0;
