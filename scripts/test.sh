@@ -21,6 +21,7 @@ TESTS=(
   test/reliability.test.ts
   test/attribution.test.ts
   test/lock.test.ts
+  test/jobs.test.ts
   test/slurm.test.ts
   test/jupyter-ui.test.ts
   test/notebooks.test.ts

@@ -7,6 +7,7 @@
  *   data/oasis2                      the OASIS-2 root (a release, or the phantom cohort) preprocessed to the cube
  *   train/<dataset>/<model>/fold-K   one fold of k-fold training                       (after its data)
  *   train/<dataset>/<model>/summary  the run's summary once all folds exist             (after its folds)
+ *   eval/sanity/<dataset>            the sanity study of lib/workflow/spec.ts            (after its model's summary)
  *   report                           every notebook (explanations, AOPC, sanity checks,   (after every summary)
  *                                    localisation: cached) and the report
  */
@@ -18,9 +19,13 @@ import { describeArchitecture, PRESETS, type PresetName } from '../models/preset
 import { profileConfig, type ProfileConfig } from '../profiles';
 import type { ProfileName } from '../env/profile';
 import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
+import { foldTestIndices } from '../explain/cached';
+import { cachedSanity } from '../evaluate/workflows';
+import { sanityResults } from '../workflow/studies';
+import { sanityStudy } from '../workflow/spec';
 
-export type Stage = 'data' | 'train' | 'summary' | 'report';
-export const STAGES: Stage[] = ['data', 'train', 'summary', 'report'];
+export type Stage = 'data' | 'train' | 'summary' | 'eval' | 'report';
+export const STAGES: Stage[] = ['data', 'train', 'summary', 'eval', 'report'];
 
 export interface JobSpec {
   id: string;
@@ -103,7 +108,17 @@ export function profileJobs(name: ProfileName): JobSpec[] {
       jobs.push({ id: sid, stage: 'summary', deps: folds, cpuSeconds: 5, memoryMb: 1000, dataset, model });
     }
   }
-  jobs.push({ id: 'report', stage: 'report', deps: summaries, cpuSeconds: 600, memoryMb: 4000 });
+  const evals: string[] = [];
+  for (const dataset of ['mnist3d', 'oasis2'] as const) {
+    const study = sanityStudy(profile, dataset);
+    const id = `eval/sanity/${dataset}`;
+    evals.push(id);
+    // Each method: (layers + null seeds + 1) explanations of every volume; about 2 s per 64^3 volume and explanation.
+    const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+    const explanations = study.methods.length * (8 + 2 + 1) * study.images;
+    jobs.push({ id, stage: 'eval', deps: [`train/${dataset}/${study.model}/summary`], cpuSeconds: Math.round(explanations * 2 * (side / 64) ** 3) + 10, memoryMb: 3000, dataset, model: study.model as PresetName });
+  }
+  jobs.push({ id: 'report', stage: 'report', deps: [...summaries, ...evals], cpuSeconds: 600, memoryMb: 4000 });
   return jobs;
 }
 
@@ -126,7 +141,7 @@ function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', mode
 export async function isDone(name: ProfileName, job: JobSpec, resultsRoot: string): Promise<boolean> {
   const profile = profileConfig(name);
   if (job.stage === 'report') return fs.existsSync(path.join(resultsRoot, 'report', 'index.html')) && fs.existsSync(path.join(resultsRoot, 'jobs', name, 'report.done'));
-  if (job.stage === 'data') return fs.existsSync(path.join(resultsRoot, 'jobs', name, `${job.id.replace(/\//g, '_')}.done`));
+  if (job.stage === 'data' || job.stage === 'eval') return fs.existsSync(path.join(resultsRoot, 'jobs', name, `${job.id.replace(/\//g, '_')}.done`));
   const dataDone = fs.existsSync(path.join(resultsRoot, 'jobs', name, `data_${job.dataset}.done`));
   if (!dataDone) return false;
   const ds = await datasetOf(profile, job.dataset!);
@@ -152,6 +167,17 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
   }
   const ds = await datasetOf(profile, job.dataset!);
   const cfg = trainConfig(profile, job.dataset!, job.model!);
+  if (job.stage === 'eval') {
+    const study = sanityStudy(profile, job.dataset!);
+    const run = await trainKFold(ds, cfg, { onlyFolds: [] });
+    if (run.folds.length !== cfg.folds) throw new Error(`${job.id}: ${job.model} is not fully trained; run its train jobs first`);
+    const images = foldTestIndices(run, study.fold, ds).slice(0, study.images);
+    await sanityResults(run, study.fold, ds, images, study.methods);
+    if (study.camDenseOnly) await cachedSanity(run, study.fold, ds, images, { method: 'cam' }, { camLayers: 'dense-only' });
+    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
+    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    return;
+  }
   if (job.stage === 'train') await trainKFold(ds, cfg, { onlyFolds: [job.fold! - 1] });
   else {
     const s = await trainKFold(ds, cfg, { onlyFolds: [] });
