@@ -23,17 +23,18 @@ test('xai3d plan lists the units with dependencies; unknown ids and stages are o
   assert.match(st.stderr, /"fly" is not a stage/);
 });
 
-test('xai3d run --jobs 2 computes the sanity study the notebook then reads from the cache', { timeout: 600_000 }, () => {
+test('xai3d run --jobs 2 computes the sanity and AOPC studies the notebooks then read from the cache', { timeout: 600_000 }, () => {
   const results = tempDir();
   const env = { XAI3D_RESULTS: results, XAI3D_QUIET: '1' };
   const r = runCli(['run', '--profile', 'tiny', '--jobs', '2', '--stages', 'data,train,summary,eval'], env);
   assert.equal(r.status, 0, r.stderr);
-  const entries = () => fs.readdirSync(path.join(results, 'sanity')).filter((f) => !f.startsWith('.')).sort();
+  const entries = () => ['sanity', 'aopc'].flatMap((k) => fs.readdirSync(path.join(results, k)).filter((f) => !f.startsWith('.')).map((f) => `${k}/${f}`)).sort();
   const before = entries();
-  assert.ok(before.length >= 3, `the eval units computed sanity checks (${before.length})`);
+  assert.ok(before.filter((e) => e.startsWith('sanity/')).length >= 3, 'the eval units computed sanity checks');
+  assert.ok(before.filter((e) => e.startsWith('aopc/')).length >= 10, 'the eval units computed AOPC curves');
   const again = runCli(['run', '--profile', 'tiny', '--stages', 'data,train,summary,eval'], env);
   assert.match(again.stderr, /nothing to do/);
-  const nb = runTsx(path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), ['06', '--profile', 'tiny', '--out', path.join(results, 'nb')], env);
+  const nb = runTsx(path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), ['05', '06', '--profile', 'tiny', '--out', path.join(results, 'nb')], env);
   assert.equal(nb.status, 0, nb.stderr + nb.stdout);
-  assert.deepEqual(entries(), before, 'the notebook computed nothing new: every sanity result was a cache hit');
+  assert.deepEqual(entries(), before, 'the notebooks computed nothing new: every AOPC and sanity result was a cache hit');
 });

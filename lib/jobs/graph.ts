@@ -8,6 +8,7 @@
  *   train/<dataset>/<model>/fold-K   one fold of k-fold training                       (after its data)
  *   train/<dataset>/<model>/summary  the run's summary once all folds exist             (after its folds)
  *   eval/sanity/<dataset>            the sanity study of lib/workflow/spec.ts            (after its model's summary)
+ *   eval/aopc/<dataset>              the AOPC studies of lib/workflow/spec.ts            (after the family's summaries)
  *   report                           every notebook (explanations, AOPC, sanity checks,   (after every summary)
  *                                    localisation: cached) and the report
  */
@@ -21,8 +22,8 @@ import type { ProfileName } from '../env/profile';
 import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
 import { foldTestIndices } from '../explain/cached';
 import { cachedSanity } from '../evaluate/workflows';
-import { sanityResults } from '../workflow/studies';
-import { sanityStudy } from '../workflow/spec';
+import { aopcEntries, sanityResults } from '../workflow/studies';
+import { AOPC_PERTURBATIONS, aopcStudies, sanityStudy } from '../workflow/spec';
 
 export type Stage = 'data' | 'train' | 'summary' | 'eval' | 'report';
 export const STAGES: Stage[] = ['data', 'train', 'summary', 'eval', 'report'];
@@ -118,6 +119,16 @@ export function profileJobs(name: ProfileName): JobSpec[] {
     const explanations = study.methods.length * (8 + 2 + 1) * study.images;
     jobs.push({ id, stage: 'eval', deps: [`train/${dataset}/${study.model}/summary`], cpuSeconds: Math.round(explanations * 2 * (side / 64) ** 3) + 10, memoryMb: 3000, dataset, model: study.model as PresetName });
   }
+  for (const dataset of ['mnist3d', 'oasis2'] as const) {
+    const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+    const studies = Object.values(aopcStudies(profile, dataset, side));
+    const models = (dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+    // Forward passes: per run, config, perturbation, method (+ random): images x (L + 1), about 25 ms per 64^3 volume.
+    const passes = studies.reduce((n, st) => n + (st.models === 'family' ? models.length : 1) * st.configs.length * 2 * (st.methods.length + (st.withRandom ? 1 : 0)) * st.images * ((st.configs[0].steps ?? 50) + 1), 0);
+    const id = `eval/aopc/${dataset}`;
+    evals.push(id);
+    jobs.push({ id, stage: 'eval', deps: models.map((m) => `train/${dataset}/${m}/summary`), cpuSeconds: Math.round(passes * 0.025 * (side / 64) ** 3) + 10, memoryMb: 3000, dataset });
+  }
   jobs.push({ id: 'report', stage: 'report', deps: [...summaries, ...evals], cpuSeconds: 600, memoryMb: 4000 });
   return jobs;
 }
@@ -167,6 +178,25 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
   }
   const ds = await datasetOf(profile, job.dataset!);
   const cfg = trainConfig(profile, job.dataset!, job.model!);
+  if (job.stage === 'eval' && job.id.startsWith('eval/aopc/')) {
+    const models = (job.dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+    const runs = [];
+    for (const m of models) {
+      const c = trainConfig(profile, job.dataset!, m);
+      const run = await trainKFold(ds, c, { onlyFolds: [] });
+      if (run.folds.length !== c.folds) throw new Error(`${job.id}: ${m} is not fully trained; run its train jobs first`);
+      runs.push(run);
+    }
+    for (const st of Object.values(aopcStudies(profile, job.dataset!, ds.shape[0]))) {
+      const images = foldTestIndices(runs[0], st.fold, ds).slice(0, st.images);
+      for (const run of st.models === 'family' ? runs : [runs[runs.length - 1]]) {
+        for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, AOPC_PERTURBATIONS, st.withRandom);
+      }
+    }
+    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
+    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    return;
+  }
   if (job.stage === 'eval') {
     const study = sanityStudy(profile, job.dataset!);
     const run = await trainKFold(ds, cfg, { onlyFolds: [] });

@@ -4,6 +4,7 @@
  */
 import type { ExplainOptions } from '../explain/explain';
 import type { ProfileConfig } from '../profiles';
+import type { AopcConfig } from '../evaluate/aopc';
 
 /** The methods of the sanity check (notebook 06): CAM, gradient, input x gradient, the three composites. */
 export const SANITY_METHODS: ExplainOptions[] = [
@@ -33,4 +34,63 @@ export function sanityStudy(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2
     return { dataset, model: profile.mnistModels[profile.mnistModels.length - 1], fold: 0, images: Math.min(10, profile.evalImagesMnist), methods: SANITY_METHODS, camDenseOnly: true };
   }
   return { dataset, model: profile.oasisModels[profile.oasisModels.length - 1], fold: 0, images: Math.min(6, profile.evalImagesOasis), methods: [SANITY_METHODS[0], SANITY_METHODS[5]], camDenseOnly: false };
+}
+
+/** Both perturbations of every AOPC study: uniform noise and removal (constant 0). */
+export const AOPC_PERTURBATIONS: AopcConfig['perturb'][] = [{ kind: 'uniform' }, { kind: 'constant', value: 0 }];
+
+/**
+ * The thesis's curve lengths scaled to a cube of side `side`: on 32^3, stride 4 with L = 500 (of 512 cubes) and
+ * stride 8 with L = 50 (of 64); elsewhere the same coverage.
+ */
+export function thesisSteps(side: number, stride: 4 | 8): number {
+  return stride === 4 ? Math.round((side / 4) ** 3 * (500 / 512)) : Math.max(1, Math.round((side / 8) ** 3 * (50 / 64)));
+}
+
+export interface AopcStudy {
+  dataset: 'mnist3d' | 'oasis2';
+  /** Every model of the family, or the deepest one. */
+  models: 'family' | 'deepest';
+  fold: number;
+  /** The first `images` test volumes of the fold (of the family's first run: all runs share the split). */
+  images: number;
+  methods: ExplainOptions[];
+  /** One AOPC configuration per curve set (each run under both perturbations). */
+  configs: Partial<AopcConfig>[];
+  /** Also the random order (the baseline every method is compared with). */
+  withRandom: boolean;
+}
+
+/** The AOPC studies of notebook 05 for a dataset whose cubes have side `side`. */
+export function aopcStudies(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', side: number): Record<string, AopcStudy> {
+  const cam: ExplainOptions[] = [{ method: 'cam' }];
+  if (dataset === 'mnist3d') {
+    const images = profile.evalImagesMnist;
+    const L4 = thesisSteps(side, 4);
+    const L8 = thesisSteps(side, 8);
+    const base = { dataset, fold: 0, images } as const;
+    return {
+      depth: { ...base, models: 'family', methods: cam, configs: [{ strideVoxels: 4, steps: L4, seed: 0 }], withRandom: true },
+      stride: { ...base, models: 'deepest', methods: cam, configs: [4, 8].map((s) => ({ strideVoxels: s, steps: L8, seed: 0 })), withRandom: false },
+      variants: {
+        ...base,
+        models: 'deepest',
+        methods: cam,
+        configs: (
+          [
+            ['sum', 'uniform'],
+            ['abs', 'uniform'],
+            ['sum', 'greedy'],
+            ['abs', 'greedy'],
+          ] as const
+        ).map(([hp, strategy]) => ({ strideVoxels: 4, steps: L4, hp, strategy, candidateStride: 1, seed: 0 })),
+        withRandom: false,
+      },
+      methods: { ...base, models: 'deepest', methods: [{ method: 'cam' }, { method: 'inputxgradient' }, { method: 'lrp', composite: 'composite1' }, { method: 'lrp', composite: 'composite2' }, { method: 'lrp', composite: 'composite3' }], configs: [{ strideVoxels: 4, steps: L4, seed: 0 }], withRandom: true },
+    };
+  }
+  const stride = side / 4;
+  return {
+    methods: { dataset, models: 'family', fold: 0, images: profile.evalImagesOasis, methods: [{ method: 'cam' }, { method: 'lrp', composite: 'composite3' }], configs: [{ strideVoxels: stride, steps: Math.min(50, (side / stride) ** 3), seed: 0 }], withRandom: true },
+  };
 }
