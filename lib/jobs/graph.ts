@@ -143,6 +143,21 @@ async function datasetOf(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'):
   return dataset === 'mnist3d' ? defaultMnist3d(profile) : defaultOasis2(profile);
 }
 
+// Status checks (xai3d status, submit --wait polling) open each dataset once per process, quietly.
+const opened = new Map<string, Promise<VolumeDataset>>();
+function datasetForStatus(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Promise<VolumeDataset> {
+  const key = `${profile.name}/${dataset}`;
+  if (!opened.has(key)) {
+    const quiet = process.env.XAI3D_QUIET;
+    process.env.XAI3D_QUIET = '1';
+    opened.set(key, datasetOf(profile, dataset).finally(() => {
+      if (quiet === undefined) delete process.env.XAI3D_QUIET;
+      else process.env.XAI3D_QUIET = quiet;
+    }));
+  }
+  return opened.get(key)!;
+}
+
 function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): TrainConfig {
   // Exactly what the notebooks' trainFamily(ds, models, settings, 0) asks for: the same cache key.
   return { ...trainSettings(profile, dataset), model, seed: 0 };
@@ -155,7 +170,7 @@ export async function isDone(name: ProfileName, job: JobSpec, resultsRoot: strin
   if (job.stage === 'data' || job.stage === 'eval') return fs.existsSync(path.join(resultsRoot, 'jobs', name, `${job.id.replace(/\//g, '_')}.done`));
   const dataDone = fs.existsSync(path.join(resultsRoot, 'jobs', name, `data_${job.dataset}.done`));
   if (!dataDone) return false;
-  const ds = await datasetOf(profile, job.dataset!);
+  const ds = await datasetForStatus(profile, job.dataset!);
   const dir = trainRunDir(ds, trainConfig(profile, job.dataset!, job.model!), resultsRoot);
   return job.stage === 'train' ? fs.existsSync(path.join(dir, `fold-${job.fold}`, 'metrics.json')) : fs.existsSync(path.join(dir, 'summary.json'));
 }
