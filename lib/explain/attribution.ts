@@ -20,9 +20,9 @@ import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
 import { Rng } from '../util/random';
 import { tidyValue } from '../util/tidy';
-import { convLayerNames, runSteps, targetClasses, type MapResult } from './cam';
+import { gradCamMaps, runSteps, targetClasses, type MapResult } from './cam';
 import { disposeChain, forwardLogits, modelChain, type Step } from './chain';
-import { upsampleTrilinear, type Shape3 } from './upsample';
+import type { Shape3 } from './upsample';
 
 export interface IntegratedGradientsOptions {
   steps?: number;
@@ -227,34 +227,13 @@ export function occlusion(model: tf.LayersModel, x: tf.Tensor5D, opts: Occlusion
 }
 
 export function gradCamPlusPlus(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: string; classes?: number[] } = {}): MapResult {
-  const steps = modelChain(model);
-  try {
-    const names = convLayerNames(model);
-    const layer = opts.layer ?? names[names.length - 1];
-    const idx = steps.findIndex((s) => s.kind === 'conv3d' && s.name.split('+')[0] === layer);
-    if (idx < 0) throw new Error(`layer "${layer}" is not a Conv3D layer of this model; use one of ${names.join(', ')}`);
-    const end = steps[idx + 1]?.kind === 'relu' ? idx + 2 : idx + 1;
-    return tidyValue(() => {
-      const A = runSteps(steps, 0, end, x) as tf.Tensor5D;
-      const logits = runSteps(steps, end, steps.length, A) as tf.Tensor2D;
-      const cls = targetClasses(logits, opts.classes);
-      const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
-      const g = tf.grad((a: tf.Tensor) => tf.sum(runSteps(steps, end, steps.length, a).mul(mask)))(A) as tf.Tensor5D;
-      const [b, d, h, w, K] = A.shape;
-      const g2 = g.square();
-      const g3 = g2.mul(g);
-      const sumA = tf.sum(A, [1, 2, 3], true); // [b, 1, 1, 1, K]
-      const denom = g2.mul(2).add(sumA.mul(g3));
-      const alpha = tf.where(tf.equal(denom, 0), tf.zerosLike(denom), g2.div(tf.where(tf.equal(denom, 0), tf.onesLike(denom), denom)));
-      const weights = tf.sum(alpha.mul(tf.relu(g)), [1, 2, 3]); // [b, K]
-      const M = tf.relu(tf.sum(A.mul(weights.reshape([b, 1, 1, 1, K])), 4));
-      const raw = M.dataSync() as Float32Array;
-      const n = d * h * w;
-      const rawMaps = Array.from({ length: b }, (_, k) => raw.slice(k * n, (k + 1) * n));
-      const inShape: Shape3 = [x.shape[1], x.shape[2], x.shape[3]];
-      return { maps: rawMaps.map((m) => upsampleTrilinear(m, [d, h, w], inShape)), rawMaps, rawShape: [d, h, w] as Shape3, classes: cls, logits: Array.from(tf.sum(logits.mul(mask), 1).dataSync()) };
-    });
-  } finally {
-    disposeChain(steps);
-  }
+  return gradCamMaps(model, x, opts, (A, g) => {
+    const g2 = g.square();
+    const g3 = g2.mul(g);
+    const sumA = tf.sum(A, [1, 2, 3], true); // [b, 1, 1, 1, K]
+    const denom = g2.mul(2).add(sumA.mul(g3));
+    const zero = tf.equal(denom, 0);
+    const alpha = tf.where(zero, tf.zerosLike(denom), g2.div(tf.where(zero, tf.onesLike(denom), denom)));
+    return tf.sum(alpha.mul(tf.relu(g)), [1, 2, 3]); // [b, K]
+  });
 }

@@ -69,8 +69,12 @@ export function convLayerNames(model: tf.LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() === 'Conv3D').map((l) => l.name);
 }
 
-/** Grad-CAM on the convolutional layer `layer` (default: the last one). */
-export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: string; classes?: number[] } = {}): MapResult {
+/**
+ * The Grad-CAM family on the convolutional layer `layer` (default: the last one): with A the layer's output (after
+ * its ReLU) and g = d logit_c / d A, map = ReLU(sum_k w_k A_k) with the channel weights w = weightsOf(A, g) ([b, K]),
+ * upsampled to the input grid like CAM.
+ */
+export function gradCamMaps(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: string; classes?: number[] }, weightsOf: (A: tf.Tensor5D, g: tf.Tensor5D) => tf.Tensor): MapResult {
   const steps = modelChain(model);
   try {
     const names = convLayerNames(model);
@@ -86,7 +90,7 @@ export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: s
       const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
       const g = tf.grad((a: tf.Tensor) => tf.sum(runSteps(steps, end, steps.length, a).mul(mask)))(A) as tf.Tensor5D;
       const [b, d, h, w, K] = A.shape;
-      const weights = tf.mean(g, [1, 2, 3]); // [b, K]
+      const weights = weightsOf(A, g);
       const M = tf.relu(tf.sum(A.mul(weights.reshape([b, 1, 1, 1, K])), 4));
       const raw = M.dataSync() as Float32Array;
       const n = d * h * w;
@@ -98,6 +102,11 @@ export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: s
   } finally {
     disposeChain(steps);
   }
+}
+
+/** Grad-CAM: channel weights = spatial mean of d logit_c / d A_k. */
+export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: string; classes?: number[] } = {}): MapResult {
+  return gradCamMaps(model, x, opts, (_A, g) => tf.mean(g, [1, 2, 3]));
 }
 
 /** d logit_c / d x (and x * d logit_c / d x), summed over input channels. */
