@@ -33,6 +33,7 @@ export { readNpy, writeNpy } from './io/npy';
 export { saveModel, loadModel } from './io/model-files';
 export { buildModel, parameterCount, presetWidths, PRESET_NAMES, PRESETS, type PresetName } from './models/presets';
 export { GlobalAveragePooling3D, globalAveragePooling3d } from './models/global-average-pooling-3d';
+export { CENTRED_RMS, ReferenceCentering3D, referenceOf } from './models/reference-centering';
 export { triplanarFigure, maskCentroid, worldAxes, voxelScatterFigure, sliceSliderFigure, slicePlane, RELEVANCE_COLORSCALE } from './viz/volume';
 export { progress } from './util/progress';
 export { Rng } from './util/random';

@@ -20,6 +20,7 @@ TESTS=(
   test/stats.test.ts
   test/reliability.test.ts
   test/attribution.test.ts
+  test/centering.test.ts
   test/lock.test.ts
   test/jobs.test.ts
   test/slurm.test.ts

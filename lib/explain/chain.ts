@@ -2,8 +2,10 @@
  * A tfjs LayersModel as a chain of explainable steps.
  *
  * Supported layers: InputLayer, Conv3D, Dense, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, Flatten,
- * Dropout, Activation (relu/linear) and BatchNormalization (folded into the preceding convolution or dense layer, a
- * "canonizer" in Zennit's terms; the model itself is never modified). Conv3D and Dense may carry a relu or linear
+ * Dropout, Activation (relu/linear), BatchNormalization (folded into the preceding convolution or dense layer, a
+ * "canonizer" in Zennit's terms; the model itself is never modified) and ReferenceCentering3D (folded into the
+ * following convolution: kernel s w and a bias VOLUME b - conv(s r, w), exact at the borders too, since zero padding
+ * of x - r is the padding of x minus the padding of r; explanations then attribute to the [0, 1] input itself). Conv3D and Dense may carry a relu or linear
  * activation; a final softmax is dropped, since explanations start from the logit (xai-conventions.md).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +18,10 @@ export interface Step {
   name: string;
   /** Position among the weight layers: 'conv1'..'convN' or 'dense' ('dense1'.. when several). */
   position?: string;
-  /** Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias, folded with any batch normalisation. */
+  /**
+   * Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias ([F], or [D, H, W, F] for a convolution with a
+   * folded input centering), folded with any batch normalisation.
+   */
   kernel?: tf.Tensor;
   bias?: tf.Tensor;
   /** Conv3D / pooling geometry. */
@@ -27,7 +32,7 @@ export interface Step {
   layerIndex: number;
 }
 
-export const SUPPORTED_LAYERS = ['InputLayer', 'Conv3D', 'Dense', 'MaxPooling3D', 'AveragePooling3D', 'GlobalAveragePooling3D', 'Flatten', 'Dropout', 'Activation', 'BatchNormalization'];
+export const SUPPORTED_LAYERS = ['InputLayer', 'Conv3D', 'Dense', 'MaxPooling3D', 'AveragePooling3D', 'GlobalAveragePooling3D', 'Flatten', 'Dropout', 'Activation', 'BatchNormalization', 'ReferenceCentering3D'];
 
 function triple(v: unknown): [number, number, number] {
   if (typeof v === 'number') return [v, v, v];
@@ -52,10 +57,21 @@ export function modelChain(model: tf.LayersModel): Step[] {
   let convCount = 0;
   let denseCount = 0;
   const denseTotal = layers.filter((l) => l.getClassName() === 'Dense').length;
+  // An input centering waiting to be folded into the next convolution.
+  let centering: { name: string; reference: tf.Tensor; scale: number } | null = null;
   layers.forEach((layer, i) => {
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as Record<string, unknown>;
+    if (centering && cls !== 'Conv3D' && cls !== 'InputLayer' && cls !== 'Dropout') {
+      throw new Error(`layer "${centering.name}": ReferenceCentering3D must be followed directly by a Conv3D to be folded (found ${cls} "${layer.name}")`);
+    }
     switch (cls) {
+      case 'ReferenceCentering3D': {
+        if (steps.length > 0 || centering) throw new Error(`layer "${layer.name}": ReferenceCentering3D must be the model's first layer`);
+        const [reference] = layer.getWeights();
+        centering = { name: layer.name, reference: reference.clone(), scale: Number(cfg.scale) };
+        return;
+      }
       case 'InputLayer':
       case 'Dropout':
         return;
@@ -81,6 +97,21 @@ export function modelChain(model: tf.LayersModel): Step[] {
           padding: isConv ? (cfg.padding as 'same' | 'valid') : undefined,
           layerIndex: i,
         });
+        if (centering) {
+          const step = steps[steps.length - 1];
+          const c: { name: string; reference: tf.Tensor; scale: number } = centering;
+          const folded = tf.tidy(() => {
+            const k = step.kernel!.mul(c.scale);
+            const r = c.reference.reshape([1, ...c.reference.shape]).mul(c.scale) as tf.Tensor5D;
+            const b = step.bias!.sub(tf.conv3d(r, step.kernel! as tf.Tensor5D, step.strides!, step.padding!).squeeze([0]));
+            return [k, b];
+          });
+          tf.dispose([step.kernel!, step.bias!, c.reference]);
+          step.kernel = folded[0];
+          step.bias = folded[1];
+          step.name = `${step.name}+${c.name}`;
+          centering = null;
+        }
         pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
         return;
       }

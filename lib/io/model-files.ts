@@ -10,8 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from './atomic';
-// Registers xai3d's custom layers (GlobalAveragePooling3D) before any model is deserialised.
+// Registers xai3d's custom layers (GlobalAveragePooling3D, ReferenceCentering3D) before any model is deserialised.
 import '../models/global-average-pooling-3d';
+import '../models/reference-centering';
 import { sha256 } from '../util/hash';
 
 function concatBuffers(parts: ArrayBuffer[]): ArrayBuffer {

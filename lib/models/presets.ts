@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { globalAveragePooling3d } from './global-average-pooling-3d';
+import { ReferenceCentering3D } from './reference-centering';
 
 export type Block = 'conv' | 'pool';
 
@@ -70,6 +71,11 @@ export interface BuildOptions {
    * 'glorotUniform' (Keras's default). The Dense layer is always Glorot uniform; biases start at zero.
    */
   convInit?: 'heNormal' | 'glorotUniform';
+  /**
+   * Centre the input on a reference volume first (lib/models/reference-centering.ts): a layer named "center",
+   * y = (x - reference) * scale, before conv1. The reference is C-order [D, H, W, channels].
+   */
+  centering?: { reference: Float32Array; scale: number };
 }
 
 /** Widths of the preset's convolutions in order. */
@@ -111,12 +117,12 @@ export function presetBlocks(name: PresetName, size: number): Block[] {
 }
 
 /** A short description of the built architecture, e.g. "64:C8 P C16 P C32 ... GAP D2" (part of training cache keys). */
-export function describeArchitecture(name: PresetName, opts: BuildOptions = {}): string {
+export function describeArchitecture(name: PresetName, opts: BuildOptions & { centred?: boolean } = {}): string {
   const size = opts.inputSize ?? PRESETS[name].defaultInputSize;
   const widths = presetWidths(name, opts);
   let c = 0;
   const body = presetBlocks(name, size).map((b) => (b === 'conv' ? `C${widths[c++]}` : 'P')).join(' ');
-  return `${size}:${body} GAP D${opts.classes ?? PRESETS[name].defaultClasses}:${opts.convInit ?? 'heNormal'}`;
+  return `${size}:${opts.centering || opts.centred ? 'R ' : ''}${body} GAP D${opts.classes ?? PRESETS[name].defaultClasses}:${opts.convInit ?? 'heNormal'}`;
 }
 
 /** Build a preset as a tf.Sequential with layer names conv1..convN, pool1..poolM, gap, dense. */
@@ -134,6 +140,10 @@ export function buildModel(name: string, opts: BuildOptions = {}): tf.Sequential
   let conv = 0;
   let pool = 0;
   let first = true;
+  if (opts.centering) {
+    model.add(new ReferenceCentering3D({ name: 'center', inputShape: [size, size, size, channels], scale: opts.centering.scale, reference: opts.centering.reference }));
+    first = false;
+  }
   for (const b of blocks) {
     const inputShape = first ? { inputShape: [size, size, size, channels] } : {};
     first = false;

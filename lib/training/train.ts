@@ -26,6 +26,7 @@ import { withLock } from '../cache/lock';
 import { buildDirAtomic, readJson, sweepAbandoned, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { loadModel, saveModel } from '../io/model-files';
 import { buildModel, describeArchitecture, parameterCount, presetWidths, type PresetName } from '../models/presets';
+import { referenceOf } from '../models/reference-centering';
 import { configHash } from '../util/hash';
 import { progress } from '../util/progress';
 import { Rng } from '../util/random';
@@ -55,6 +56,12 @@ export interface TrainConfig {
    * random integer shift of up to `shiftVoxels` per axis (zero fill). Seeded with the fold's shuffling stream.
    */
   augment?: { flipAxis?: 0 | 1 | 2 | 'left-right'; shiftVoxels?: number };
+  /**
+   * Centre every input on the mean of the fold's training volumes (a fixed first layer, "center", stored with the
+   * model; lib/models/reference-centering.ts). Off when absent. The brain models need it: without it they cannot fit
+   * their training set (README, "Known limits").
+   */
+  inputCentering?: boolean;
   seed: number;
 }
 
@@ -205,12 +212,15 @@ export function evaluate(model: tf.LayersModel, ds: VolumeDataset, indices: numb
   return { loss: lossSum / n, accuracy: correct / n, logits };
 }
 
-function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number): tf.LayersModel {
+function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number, trainIndices: number[]): tf.LayersModel {
+  // The reference comes from the fold's training volumes only (no validation or test volume, no label).
+  const centering = cfg.inputCentering ? referenceOf((function* () { for (const i of trainIndices) yield ds.volume(i); })()) : undefined;
   const model = buildModel(cfg.model, {
     inputSize: ds.shape[0],
     classes: ds.classNames.length,
     baseWidth: cfg.baseWidth,
     convInit: cfg.convInit,
+    centering,
     seed,
   });
   if (ds.shape[0] !== ds.shape[1] || ds.shape[1] !== ds.shape[2]) throw new Error(`${ds.name}: volumes must be cubes, got ${ds.shape}`);
@@ -224,7 +234,7 @@ function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number): tf.LayersM
 /** Train one fold; returns its result (the model is saved by the caller). */
 async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: TrainOptions, counter: { epochs: number }, dir: string): Promise<FoldResult> {
   const started = Date.now();
-  const model = compiled(cfg, ds, cfg.seed * 1000 + fold.index);
+  const model = compiled(cfg, ds, cfg.seed * 1000 + fold.index, fold.train);
   // An explicitly requested batch (opts.strictBatchSize) must fit; a profile's default is capped to what fits.
   const batch = opts.strictBatchSize ? chooseBatchSize(model, 'train', cfg.batchSize) : chooseBatchSize(model, 'train', undefined, cfg.batchSize);
   const rng = new Rng(cfg.seed * 7919 + fold.index);
@@ -311,7 +321,7 @@ export const TRAINING_CODE_VERSION = 2;
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
   // The resolved initialiser is part of the key, so runs made with another default are not read back.
-  const key = { code: TRAINING_CODE_VERSION, fingerprint: ds.fingerprint ?? null, dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' }, architecture: describeArchitecture(cfg.model, { inputSize: ds.shape[0], baseWidth: cfg.baseWidth, classes: ds.classNames.length, convInit: cfg.convInit }) };
+  const key = { code: TRAINING_CODE_VERSION, fingerprint: ds.fingerprint ?? null, dataset: ds.name, datasetMeta: { count: ds.count, shape: ds.shape, ids: configHash(ds.ids), labels: configHash(Array.from(ds.labels)) }, cfg: { ...cfg, convInit: cfg.convInit ?? 'heNormal' }, architecture: describeArchitecture(cfg.model, { inputSize: ds.shape[0], baseWidth: cfg.baseWidth, classes: ds.classNames.length, convInit: cfg.convInit, centred: cfg.inputCentering === true }) };
   return path.join(root, 'train', `${ds.name}-${cfg.model}-${configHash(key)}`);
 }
 
