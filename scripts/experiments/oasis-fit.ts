@@ -5,15 +5,19 @@
  *   npx tsx scripts/experiments/oasis-fit.ts MODEL LR EPOCHS BATCH none|std|center|mask [SIZE]
  *     none    the volumes as preprocessed            std     (x - 0.35) / 0.3
  *     center  minus the training-set mean volume, x4   mask    times the phantom's brain mask (skull-stripped)
- *   EXP_PROFILE=thesis uses the thesis-size cohort; BN=1 puts a batch normalisation after every convolution.
+ *   EXP_PROFILE=thesis uses the thesis-size cohort; EXP_ROOT=DIR any OASIS-2 root (e.g. a cohort built for the
+ *   experiment); BN=1 puts a batch normalisation after every convolution.
  * Measured (64^3, fold 1): oasis-3conv none lr 1e-3: training loss 0.706 -> 0.669 in 15 epochs, test balanced 0.500;
  * oasis-6conv center lr 3e-4: training AUC 1.00, test AUC 0.65 after 40 epochs; thesis cohort (EXP_PROFILE=thesis, 15 epochs): test AUC 0.42-0.56.
+ * With 240 subjects (one visit each, 136 training sessions): oasis-6conv center lr 3e-4: test AUC 0.95, balanced
+ * accuracy 0.885 at epoch 11 (training loss 0.08); std: test AUC 0.81 at epoch 10, still at the prior's loss.
  */
 import * as tf from '@tensorflow/tfjs';
 import { BatchNorm3d } from './batchnorm3d';
 import { globalAveragePooling3d } from '../../lib/models/global-average-pooling-3d';
 import { initBackend } from '../../lib/backend/select';
 import { defaultOasis2 } from '../../lib/data/defaults';
+import { loadOasis2 } from '../../lib/data/oasis2/loader';
 import { profileConfig } from '../../lib/profiles';
 import { kFoldSplits } from '../../lib/data/folds';
 import { batchTensor, labelTensor } from '../../lib/data/dataset';
@@ -26,7 +30,7 @@ const [model, lrS, epochsS, bsS, xform, fullSize] = process.argv.slice(2);
 (async () => {
   await initBackend();
   const prof = profileConfig(parseProfile(process.env.EXP_PROFILE, 'EXP_PROFILE'));
-  const ds = await defaultOasis2(prof, fullSize ? { preprocess: { size: Number(fullSize) } } : {});
+  const ds = process.env.EXP_ROOT ? await loadOasis2(process.env.EXP_ROOT, { preprocess: { size: Number(fullSize ?? 64) }, cacheRoot: '/tmp/exp/cache' }) : await defaultOasis2(prof, fullSize ? { preprocess: { size: Number(fullSize) } } : {});
   const folds = kFoldSplits(ds.labels, ds.groups, 3, { seed: 0, valFraction: 0.15 });
   const fold = folds[0];
   const bn = process.env.BN === '1';
