@@ -60,6 +60,10 @@ test('early stopping stops after `patience` epochs without improvement and remem
   const es2 = new EarlyStopping(2);
   assert.deepEqual([1, 0.9, 0.95, 0.5, 0.6, 0.7].map((l, e) => es2.update(e, l)), [false, false, false, false, false, true]);
   assert.equal(es2.bestEpoch, 3);
+  // Warm-up (Keras's start_from_epoch): the first epochs are neither the best nor counted as waiting.
+  const es3 = new EarlyStopping(2, 0, 3);
+  assert.deepEqual([0.5, 0.9, 0.95, 0.9, 0.92, 0.93].map((l, e) => es3.update(e, l)), [false, false, false, false, false, true]);
+  assert.equal(es3.bestEpoch, 3, 'epoch 0 (the lowest loss) was in the warm-up');
 });
 
 test('same seed and config give the same weights; the saved model holds the best epoch', { timeout: 300_000 }, async () => {

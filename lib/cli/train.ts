@@ -10,8 +10,9 @@ import { noPositionals, numberOption, parse, UsageError } from './args';
 import type { Command } from './main';
 
 const USAGE = `usage: xai3d train --dataset mnist3d|oasis2 --model <preset> [--folds K] [--profile tiny|quick|thesis]
-                   [--epochs N] [--patience N] [--lr X] [--batch-size N] [--base-width N] [--seed N]
+                   [--epochs N] [--patience N] [--min-epochs N] [--lr X] [--batch-size N] [--base-width N] [--seed N]
                    [--oasis-root DIR] [--only-fold K] [--force] [--json]
+--min-epochs N: early stopping watches from epoch N+1 on (Keras's start_from_epoch).
 --only-fold K trains fold K (1-based) alone; the run's summary is written once every fold is done.
 presets: ${PRESET_NAMES.join(', ')}
 Defaults come from the profile (quick: a larger learning rate than the thesis's 1e-5 so that a few epochs suffice).
@@ -23,7 +24,7 @@ export const trainCommand: Command = {
   async run(args) {
     const { values, positionals } = parse(args, {
       dataset: { type: 'string' }, model: { type: 'string' }, folds: { type: 'string' }, profile: { type: 'string' },
-      epochs: { type: 'string' }, patience: { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' },
+      epochs: { type: 'string' }, patience: { type: 'string' }, 'min-epochs': { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' },
       'base-width': { type: 'string' }, seed: { type: 'string' }, 'oasis-root': { type: 'string' }, 'only-fold': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
     }, USAGE);
     if (values.help) return 0;
@@ -43,6 +44,7 @@ export const trainCommand: Command = {
       folds: numberOption(values, 'folds', { integer: true, min: 2 }) ?? base.folds,
       epochs: numberOption(values, 'epochs', { integer: true, min: 1 }) ?? base.epochs,
       patience: numberOption(values, 'patience', { integer: true, min: 1 }) ?? base.patience,
+      minEpochs: numberOption(values, 'min-epochs', { integer: true, min: 0 }) ?? base.minEpochs,
       learningRate: numberOption(values, 'lr', { min: 0 }) ?? base.learningRate,
       batchSize: numberOption(values, 'batch-size', { integer: true, min: 1 }) ?? base.batchSize,
       baseWidth: numberOption(values, 'base-width', { integer: true, min: 1 }) ?? base.baseWidth,

@@ -40,6 +40,12 @@ export interface TrainConfig {
   epochs: number;
   /** Early-stopping patience on the validation loss (thesis: 3). */
   patience: number;
+  /**
+   * Epochs before early stopping starts watching (Keras's `start_from_epoch`; default 0). A model that sits on the
+   * class prior for its first epochs (the brain models do) would otherwise be stopped before it starts to learn,
+   * with its best epoch the first one.
+   */
+  minEpochs?: number;
   /** Adam's learning rate (thesis: 1e-5). */
   learningRate: number;
   /** Largest batch size (the memory budget may require smaller; an explicit value that does not fit is an error). */
@@ -127,10 +133,12 @@ export class EarlyStopping {
   bestEpoch = -1;
   private wait = 0;
 
-  constructor(readonly patience: number, readonly minDelta = 0) {}
+  /** `startFrom`: epochs (0-based) before it are neither candidates for the best nor counted as waiting. */
+  constructor(readonly patience: number, readonly minDelta = 0, readonly startFrom = 0) {}
 
   /** Record an epoch's loss; returns true when training should stop. */
   update(epoch: number, loss: number): boolean {
+    if (epoch < this.startFrom) return false;
     if (loss < this.best - this.minDelta) {
       this.best = loss;
       this.bestEpoch = epoch;
@@ -238,7 +246,7 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
   // An explicitly requested batch (opts.strictBatchSize) must fit; a profile's default is capped to what fits.
   const batch = opts.strictBatchSize ? chooseBatchSize(model, 'train', cfg.batchSize) : chooseBatchSize(model, 'train', undefined, cfg.batchSize);
   const rng = new Rng(cfg.seed * 7919 + fold.index);
-  const stopper = new EarlyStopping(cfg.patience);
+  const stopper = new EarlyStopping(cfg.patience, 0, cfg.minEpochs ?? 0);
   let bestWeights: tf.Tensor[] | null = null;
   const history: EpochRecord[] = [];
   const bar = progress(`${cfg.model} fold ${fold.index + 1}/${cfg.folds}`, cfg.epochs, { unit: 'epochs', intervalMs: 0 });
@@ -257,8 +265,8 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
         lossSum += loss * idx.length;
         seen += idx.length;
       }
-      // Training accuracy on (up to) 512 of this epoch's samples, to keep the epoch cheap.
-      const train = evaluate(model, ds, order.slice(0, 512), batch);
+      // Training accuracy on (up to) 128 of this epoch's samples: a forward pass over more would cost a fifth of the epoch.
+      const train = evaluate(model, ds, order.slice(0, 128), batch);
       const val = fold.val.length > 0 ? evaluate(model, ds, fold.val, batch) : train;
       const rec: EpochRecord = {
         epoch: epoch + 1,
@@ -284,7 +292,8 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
     }
     if (bestWeights) model.setWeights(bestWeights);
     const test = evaluate(model, ds, fold.test, batch);
-    bar.done(`best epoch ${stopper.bestEpoch + 1}, test accuracy ${test.accuracy.toFixed(4)}`);
+    const ended = history.length < cfg.epochs ? `early stopping after ${history.length} of ${cfg.epochs} epochs` : `all ${cfg.epochs} epochs (early stopping did not end it)`;
+    bar.done(`${ended}; best epoch ${stopper.bestEpoch + 1}, test accuracy ${test.accuracy.toFixed(4)}`);
     const modelDir = path.join(dir, 'model');
     await saveModel(model, modelDir);
     const result: FoldResult = {
@@ -316,7 +325,7 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
  * cache key, so results from older code are never read back as if the current code had made them. Bump it whenever a
  * change to this file or to the presets changes the numbers a run produces.
  */
-export const TRAINING_CODE_VERSION = 2;
+export const TRAINING_CODE_VERSION = 3;
 
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {
@@ -335,6 +344,7 @@ export async function trainKFold(ds: VolumeDataset, cfg: TrainConfig, opts: Trai
   await initBackend();
   if (!Number.isInteger(cfg.epochs) || cfg.epochs < 1) throw new Error(`epochs ${cfg.epochs} must be a positive integer`);
   if (!(cfg.learningRate > 0)) throw new Error(`learningRate ${cfg.learningRate} must be > 0`);
+  if (cfg.minEpochs !== undefined && !(Number.isInteger(cfg.minEpochs) && cfg.minEpochs >= 0 && cfg.minEpochs < cfg.epochs)) throw new Error(`minEpochs ${cfg.minEpochs} must be an integer from 0 to epochs - 1 (${cfg.epochs - 1})`);
   const runDir = trainRunDir(ds, cfg, opts.root);
   const summaryFile = path.join(runDir, 'summary.json');
   if (!opts.force && fs.existsSync(summaryFile)) return readJson<TrainSummary>(summaryFile);
