@@ -65,6 +65,9 @@ test('the pipeline runs every notebook top to bottom at the tiny profile and wri
   const html = outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [].concat(o.data['text/html']).join(''));
   assert.ok(html.some((h: string) => h.includes('Plotly.newPlot')), 'a Plotly figure was displayed');
   assert.equal(html.filter((h: string) => h.includes('window.define=undefined')).length, 1, 'plotly.js inlined once');
+  // Each figure is also Plotly's MIME type (JupyterLab and VS Code render it natively), with the HTML beside it.
+  const mime = outputs.filter((o: any) => o.data?.['application/vnd.plotly.v1+json']);
+  assert.ok(mime.length > 0 && mime.every((o: any) => Array.isArray(o.data['application/vnd.plotly.v1+json'].data) && o.data['text/html']), 'figures carry the Plotly MIME bundle');
   // Executed copies are signed, so Jupyter runs their figure scripts ("Trusted") for this user.
   const trust = spawnSync('/usr/bin/python3', ['-c', 'import sys, nbformat; from nbformat.sign import NotebookNotary; print(NotebookNotary().check_signature(nbformat.read(sys.argv[1], as_version=4)))', path.join(out, '00-setup.ipynb')], { encoding: 'utf8' });
   assert.equal(trust.stdout.trim(), 'True', `executed notebook is trusted (${trust.stderr})`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { figureHtml, scriptJson, writeFigureHtml, plotlyLibraryPath, showFigure } from '../lib/viz/plotly';
+import { figureHtml, plotlyMime, scriptJson, writeFigureHtml, plotlyLibraryPath, showFigure } from '../lib/viz/plotly';
 import { tableHtml } from '../lib/viz/table';
 import { tempDir } from './helpers';
 
@@ -10,6 +10,14 @@ test('figure JSON turns typed arrays into arrays, NaN into null, and cannot clos
   const json = scriptJson({ y: new Float32Array([1, 2.5]), z: [NaN, Infinity], name: '</script><b>' });
   assert.deepEqual(JSON.parse(json), { y: [1, 2.5], z: [null, null], name: '</script><b>' });
   assert.ok(!json.includes('</script'));
+});
+
+test('the Plotly MIME value is plain JSON of the figure (typed arrays as arrays, NaN as null, the modebar config kept)', () => {
+  const m = plotlyMime({ data: [{ type: 'heatmap', z: [Float32Array.from([1, NaN])] as unknown as number[][], name: '</script>' }], layout: { title: { text: 'a' } }, config: { displayModeBar: true } });
+  assert.deepEqual(m.data, [{ type: 'heatmap', z: [[1, null]], name: '</script>' }]);
+  assert.deepEqual(m.layout, { title: { text: 'a' } });
+  assert.equal(m.config.displayModeBar, true);
+  assert.equal(m.config.displaylogo, false);
 });
 
 test('a figure fragment references no remote script and inlines plotly.js only when asked', () => {

@@ -49,6 +49,19 @@ export function displayHtml(html: string): boolean {
   return true;
 }
 
+/**
+ * Show one output with several representations (a Jupyter MIME bundle, e.g. a Plotly figure as
+ * `application/vnd.plotly.v1+json`, which JupyterLab and VS Code render natively, beside a `text/html` fallback for
+ * the classic notebook and nbconvert): the front end picks the richest it can render. Returns false outside a kernel.
+ */
+export function displayBundle(data: Record<string, unknown>): boolean {
+  if (!inNotebook()) return false;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const jupyter = require('tslab/dist/jupyter') as { lastWriteDisplayData: (content: { data: Record<string, unknown>; metadata: Record<string, unknown> }, update: boolean) => void };
+  jupyter.lastWriteDisplayData({ data, metadata: {} }, false);
+  return true;
+}
+
 /** Show Markdown in the notebook; returns false outside a kernel. */
 export function displayMarkdown(md: string): boolean {
   if (!inNotebook()) return false;

@@ -12,7 +12,7 @@ import { randomBytes } from 'crypto';
 import { PROJECT_ROOT, resultsDir } from '../env/paths';
 import { profileName } from '../env/profile';
 import { writeFileAtomic } from '../io/atomic';
-import { displayHtml } from './notebook';
+import { displayBundle } from './notebook';
 import { escapeHtml } from '../util/html';
 
 /** A Plotly trace (see plotly.js reference); typed arrays are accepted and serialised as arrays. */
@@ -57,6 +57,15 @@ export function scriptJson(value: unknown): string {
     return v;
   });
   return text.replace(/<\//g, '<\\/').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/**
+ * The figure as the value of Plotly's MIME type `application/vnd.plotly.v1+json` ({ data, layout, config }, plain JSON:
+ * typed arrays as arrays, non-finite numbers as null), the form JupyterLab's and VS Code's Plotly renderers read.
+ */
+export function plotlyMime(fig: Figure): { data: unknown[]; layout: Record<string, unknown>; config: Record<string, unknown> } {
+  // scriptJson's escapes ('<\\/', '\\u2028') are valid JSON escapes, so parsing gives back the plain values.
+  return JSON.parse(scriptJson({ data: fig.data, layout: fig.layout ?? {}, config: { responsive: true, displaylogo: false, ...(fig.config ?? {}) } }));
 }
 
 export interface FigureHtmlOptions {
@@ -112,7 +121,8 @@ function notebookName(): string {
  */
 export function showFigure(fig: Figure, opts: { save?: string | false } = {}): string | undefined {
   const html = figureHtml(fig, { includeLibrary: !libraryShownInKernel });
-  if (displayHtml(html)) libraryShownInKernel = true;
+  // The figure as Plotly's MIME type (JupyterLab, VS Code) with the HTML as the fallback (classic notebook, nbconvert).
+  if (displayBundle({ 'application/vnd.plotly.v1+json': plotlyMime(fig), 'text/html': html, 'text/plain': `<Plotly figure: ${figureSlug(fig)}>` })) libraryShownInKernel = true;
   if (opts.save === false || !envSwitch('XAI3D_SAVE_FIGURES', true)) return undefined;
   const name = opts.save ?? figureSlug(fig);
   const dir = path.join(resultsDir(), 'figures', profileName(), notebookName());
