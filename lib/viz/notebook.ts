@@ -36,9 +36,44 @@ export function inNotebook(): boolean {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const jupyter = require('tslab/dist/jupyter') as { lastWriteDisplayData: unknown };
-    return jupyter.lastWriteDisplayData != null;
+    const ready = jupyter.lastWriteDisplayData != null;
+    if (ready) queueKernelSends();
+    return ready;
   } catch {
     return false;
+  }
+}
+
+let sendsQueued = false;
+
+/**
+ * tslab 1.0 sends every message on its iopub socket without awaiting zeromq's send. zeromq 6 allows one pending send
+ * per socket and throws EBUSY on the next: after a large output (figures of several MB) the kernel's next status
+ * message killed it ("Socket is busy writing"; seen when a cell showed seven figures and the next cell started).
+ * Sends on tslab's Publisher sockets are chained here, one after the other, in order; a failed send is reported on
+ * stderr instead of crashing the kernel.
+ */
+function queueKernelSends(): void {
+  if (sendsQueued) return;
+  sendsQueued = true;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const path = require('path') as typeof import('path');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const zmq = require(require.resolve('zeromq', { paths: [path.dirname(require.resolve('tslab/package.json'))] })) as { Publisher: { prototype: Record<string, unknown> } };
+    const proto = zmq.Publisher.prototype;
+    if (proto.__xai3dQueued) return;
+    const send = proto.send as (this: unknown, msg: unknown) => Promise<void>;
+    const queues = new WeakMap<object, Promise<void>>();
+    proto.send = function (this: object, msg: unknown): Promise<void> {
+      const next = (queues.get(this) ?? Promise.resolve()).then(() => send.call(this, msg));
+      const settled = next.catch((err: Error) => void process.stderr.write(`xai3d: a kernel message was not sent: ${err.message}\n`));
+      queues.set(this, settled);
+      return settled;
+    };
+    proto.__xai3dQueued = true;
+  } catch {
+    // Another tslab or zeromq layout: leave the sockets as they are.
   }
 }
 
