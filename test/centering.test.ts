@@ -1,8 +1,8 @@
 /**
- * Input centering (lib/models/reference-centering.ts): the layer computes (x - r) * s; the explanation chain folds it
- * into conv1 exactly (the chain's logits equal the model's, borders included); LRP-0 with wta pooling still equals
- * gradient x input on the [0, 1] input; CAM mean + bias = logit; a saved model loads with its reference; training
- * with inputCentering takes the reference from the fold's training volumes only.
+ * Input centering (lib/models/reference-centering.ts): the layer computes (x - r) * s; the explanation chain keeps it
+ * as its first step (the chain's logits equal the model's); explanations are of the centred input: LRP-0 with wta
+ * pooling equals gradient x centred input, a voxel at the reference gets no LRP-0 relevance, zB's [0, 1] bounds map
+ * to (bound - r) s; CAM mean + bias = logit; a saved model loads with its reference.
  */
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -13,7 +13,8 @@ import { initBackend } from '../lib/backend/select';
 import { buildModel, describeArchitecture } from '../lib/models/presets';
 import { CENTRED_RMS, referenceOf } from '../lib/models/reference-centering';
 import { disposeChain, forwardChain, modelChain } from '../lib/explain/chain';
-import { lrp } from '../lib/explain/lrp/lrp';
+import { applyRule, lrp } from '../lib/explain/lrp/lrp';
+import { zbRule } from '../lib/explain/lrp/rules';
 import { cam, gradients } from '../lib/explain/cam';
 import { loadModel, saveModel } from '../lib/io/model-files';
 import { tempDir } from './helpers';
@@ -53,7 +54,7 @@ test('referenceOf: the mean volume, and a scale that gives the centred volumes a
   assert.throws(() => referenceOf([vols[0], new Float32Array(3)]), /differ in size/);
 });
 
-test('the centering layer computes (x - r) * s, and the chain folds it into conv1 exactly (borders included)', () => {
+test('the centering layer computes (x - r) * s, and the chain computes the model with it as its first step', () => {
   const { model, reference, scale } = centredModel(8, 1);
   assert.equal(model.layers[0].name, 'center');
   assert.equal(model.layers[0].trainableWeights.length, 0, 'the reference is never trained');
@@ -66,19 +67,39 @@ test('the centering layer computes (x - r) * s, and the chain folds it into conv
   const got = model.predict(x) as tf.Tensor;
   assert.ok(relErr(got.dataSync(), want.dataSync()) < 1e-5, 'the layer');
   const steps = modelChain(model);
-  assert.equal(steps[0].name, 'conv1+center');
-  assert.deepEqual(steps[0].bias!.shape, [8, 8, 8, 4], 'a bias volume');
+  assert.deepEqual([steps[0].kind, steps[0].name, steps[1].name], ['center', 'center', 'conv1']);
   const { logits } = forwardChain(steps, x);
-  assert.ok(relErr(logits.dataSync(), want.dataSync()) < 1e-5, 'the folded chain');
+  assert.ok(relErr(logits.dataSync(), want.dataSync()) < 1e-5, 'the chain');
   disposeChain(steps);
 });
 
-test('explanations of a centred model: LRP-0 (wta) = gradient x input on x itself; CAM mean + bias = logit', () => {
-  const { model } = centredModel(16, 2);
-  const x = tf.randomUniform([2, 16, 16, 16, 1], 0, 1, 'float32', 4) as tf.Tensor5D;
+test('explanations of a centred model are of the centred input: LRP-0 (wta) = gradient x (x - r) s; zB bounds mapped; CAM mean + bias = logit', () => {
+  const { model, reference, scale } = centredModel(16, 2);
+  // Half of the voxels exactly at the reference: their deviation is 0, so LRP-0 gives them no relevance.
+  const xs = tf.randomUniform([2, 16, 16, 16, 1], 0, 1, 'float32', 4).dataSync() as Float32Array;
+  for (let k = 0; k < 2; k++) for (let j = 0; j < reference.length; j += 2) xs[k * reference.length + j] = reference[j];
+  const x = tf.tensor5d(xs, [2, 16, 16, 16, 1]);
   const r = lrp(model, x, { pool: 'wta' });
   const g = gradients(model, x, { timesInput: true, classes: r.classes });
   for (let k = 0; k < 2; k++) assert.ok(relErr(r.maps[k], g.maps[k]) < 1e-4, `volume ${k}: ${relErr(r.maps[k], g.maps[k])}`);
+  assert.ok(r.maps[0].every((v, j) => j % 2 === 1 || v === 0), 'no LRP-0 relevance at the reference');
+  assert.ok(r.maps[0].some((v) => v !== 0));
+  // By hand: the plain model on x' = (x - r) s, with zB bounds (0 - r) s and (1 - r) s at conv1.
+  const plain = buildModel('oasis-3conv', { inputSize: 16, baseWidth: 4, seed: 2 });
+  plain.layers.forEach((l, i) => l.setWeights(model.layers[i + 1].getWeights()));
+  const xc = tf.tidy(() => x.sub(tf.tensor(reference, [16, 16, 16, 1])).mul(scale)) as tf.Tensor5D;
+  const zb = lrp(model, x, { rules: { conv1: { rule: 'zb' } }, classes: r.classes, keepLayers: true });
+  // The relevance at conv1's output is what pool1 received (the ReLU passes it unchanged).
+  const atPool1 = zb.layers!.find((l) => l.layer === 'pool1')!;
+  const steps = modelChain(plain);
+  const ref = tf.tensor(reference, [1, 16, 16, 16, 1]);
+  const R = tf.tensor(Float32Array.from([...atPool1.values[0], ...atPool1.values[1]]), [2, ...atPool1.shape]);
+  const rule = zbRule(0, 1, (v) => tf.scalar(v).sub(ref).mul(scale));
+  const byHand = [applyRule(steps[0], rule, xc, R, false).dataSync().slice(0, 16 ** 3)];
+  const unmapped = applyRule(steps[0], zbRule(0, 1), xc, R, false).dataSync().slice(0, 16 ** 3);
+  disposeChain(steps);
+  assert.ok(relErr(unmapped, byHand[0]) > 1e-2, 'the mapping matters');
+  assert.ok(relErr(zb.maps[0], byHand[0]) < 1e-4, `zB in the centred input: ${relErr(zb.maps[0], byHand[0])}`);
   const c = cam(model, x, r.classes);
   const logits = (model.predict(x) as tf.Tensor).arraySync() as number[][];
   const bias = model.getLayer('dense').getWeights()[1].dataSync();
@@ -99,4 +120,18 @@ test('a centred model saves and loads with its reference; the architecture key s
   assert.ok(relErr((back.predict(x) as tf.Tensor).dataSync(), (model.predict(x) as tf.Tensor).dataSync()) < 1e-6);
   assert.ok(fs.existsSync(path.join(dir, 'model.json')));
   assert.notEqual(describeArchitecture('oasis-3conv', { inputSize: 8, centred: true }), describeArchitecture('oasis-3conv', { inputSize: 8 }));
+});
+
+test('AOPC with the reference perturbation: a region replaced by the reference; a volume equal to it never changes; refused without a centering', () => {
+  const { model, reference } = centredModel(16, 4);
+  const { aopc } = require('../lib/evaluate/aopc') as typeof import('../lib/evaluate/aopc');
+  const heat = Float32Array.from({ length: 16 ** 3 }, (_, i) => Math.sin(i));
+  const same = aopc(model, [reference.slice()], [16, 16, 16], [heat], { strideVoxels: 8, steps: 8, perturb: { kind: 'reference' }, score: 'logit' });
+  assert.ok(same.scores[0].every((v) => Math.abs(v - same.scores[0][0]) < 1e-5), 'nothing to remove');
+  const other = Float32Array.from({ length: 16 ** 3 }, (_, i) => (i % 7) / 7);
+  const all = aopc(model, [other], [16, 16, 16], [heat], { strideVoxels: 8, steps: 8, perturb: { kind: 'reference' }, score: 'logit' });
+  const atRef = (model.predict(tf.tensor5d(reference, [1, 16, 16, 16, 1])) as tf.Tensor).dataSync()[all.classes[0]];
+  assert.ok(Math.abs(all.scores[0][8] - atRef) < 1e-4, 'all 8 cubes replaced: the reference volume itself');
+  const plain = buildModel('oasis-3conv', { inputSize: 16, baseWidth: 4, seed: 1 });
+  assert.throws(() => aopc(plain, [other], [16, 16, 16], [heat], { strideVoxels: 8, steps: 8, perturb: { kind: 'reference' } }), /needs a model with an input centering/);
 });

@@ -11,6 +11,11 @@ test('t-interval over folds and the bootstrap: known values', () => {
   const t = tInterval([1, 2, 3]);
   assert.equal(t.estimate, 2);
   assert.ok(Math.abs(t.hi - 2 - 4.303 / Math.sqrt(3)) < 1e-9);
+  // Accuracies 0.938, 0.850, 0.787: the t-interval would pass 1; clipped to the range it ends there.
+  const acc = tInterval([0.938, 0.85, 0.787], [0, 1]);
+  assert.equal(acc.hi, 1);
+  assert.ok(acc.lo > 0.6 && acc.lo < 0.7);
+  assert.ok(tInterval([0.938, 0.85, 0.787]).hi > 1);
   const b = bootstrapMean([5, 5, 5, 5]);
   assert.deepEqual([b.lo, b.estimate, b.hi], [5, 5, 5], 'no spread, no interval');
   const c = bootstrapMean(Array.from({ length: 200 }, (_, i) => (i % 2 ? 1 : 0)));

@@ -33,8 +33,12 @@ export interface AopcConfig {
   /** Greedy search only: candidate cube corners lie on a grid of this step (1: every position where a cube fits). */
   candidateStride: number;
   order: 'morf' | 'lerf' | 'random';
-  /** 'uniform' noise over dataRange, or a constant value. */
-  perturb: { kind: 'uniform' } | { kind: 'constant'; value: number };
+  /**
+   * 'uniform' noise over dataRange, a constant value, or 'reference': the voxels of the model's own reference volume
+   * (a model with an input centering: the training fold's mean brain), so a perturbed region looks like the average
+   * brain instead of a dark hole (on a brain model, a hole or noise looks like atrophy and adds evidence for AD).
+   */
+  perturb: { kind: 'uniform' } | { kind: 'constant'; value: number } | { kind: 'reference' };
   /** Range of the uniform noise (default [0, 1], the range of xai3d's volumes). */
   dataRange: [number, number];
   score: 'softmax' | 'logit';
@@ -57,9 +61,10 @@ export const AOPC_DEFAULTS: AopcConfig = {
 /** Parse 'uniform' or 'constant:V'. */
 export function parsePerturb(text: string): AopcConfig['perturb'] {
   if (text === 'uniform') return { kind: 'uniform' };
+  if (text === 'reference') return { kind: 'reference' };
   const m = /^constant:(-?\d+(\.\d+)?(e-?\d+)?)$/.exec(text);
   if (m) return { kind: 'constant', value: Number(m[1]) };
-  throw new Error(`perturb ${text}: use uniform or constant:V (e.g. constant:0)`);
+  throw new Error(`perturb ${text}: use uniform, constant:V (e.g. constant:0) or reference`);
 }
 
 export interface Cube {
@@ -186,14 +191,15 @@ export function greedyOrder(map: ArrayLike<number>, shape: Shape3, cfg: Pick<Aop
 }
 
 /** Perturb cube c of x in place. */
-function perturbCube(x: Float32Array, shape: Shape3, c: Cube, s: number, cfg: AopcConfig, rng: Rng, touched: Uint8Array): void {
+function perturbCube(x: Float32Array, shape: Shape3, c: Cube, s: number, cfg: AopcConfig, rng: Rng, touched: Uint8Array, reference?: Float32Array): void {
   const [D, H, W] = shape;
   const [lo, hi] = cfg.dataRange;
+  const p = cfg.perturb;
   for (let d = c.d; d < Math.min(D, c.d + s); d++)
     for (let h = c.h; h < Math.min(H, c.h + s); h++) {
       const row = (d * H + h) * W;
       for (let w = c.w; w < Math.min(W, c.w + s); w++) {
-        x[row + w] = cfg.perturb.kind === 'uniform' ? rng.uniform(lo, hi) : cfg.perturb.value;
+        x[row + w] = p.kind === 'uniform' ? rng.uniform(lo, hi) : p.kind === 'constant' ? p.value : reference![row + w];
         touched[row + w] = 1;
       }
     }
@@ -243,7 +249,7 @@ export function resolveAopcConfig(config: Partial<AopcConfig>, shape: Shape3): A
 
 /** A short label of the perturbation ("uniform noise", "constant 0"). */
 export function perturbLabel(p: AopcConfig['perturb']): string {
-  return p.kind === 'uniform' ? 'uniform noise' : `constant ${p.value}`;
+  return p.kind === 'uniform' ? 'uniform noise' : p.kind === 'reference' ? 'reference (mean brain)' : `constant ${p.value}`;
 }
 
 /**
@@ -269,6 +275,18 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
   let passes = 0;
   // Scores come from the explanation chain's logits (a final softmax is dropped there), never from model.predict.
   const chain = modelChain(model);
+  let reference: Float32Array | undefined;
+  if (cfg.perturb.kind === 'reference') {
+    if (chain[0]?.kind !== 'center') {
+      disposeChain(chain);
+      throw new Error('perturb "reference" needs a model with an input centering (a ReferenceCentering3D first layer); this one has none');
+    }
+    reference = chain[0].reference!.dataSync() as Float32Array;
+    if (reference.length !== n) {
+      disposeChain(chain);
+      throw new Error(`perturb "reference": the model's reference has ${reference.length} voxels, the inputs ${n}`);
+    }
+  }
   try {
   volumes.forEach((vol, img) => {
     const order = cfg.strategy === 'greedy' ? greedyOrder(heatmaps[img], shape, cfg, img) : uniformOrder(heatmaps[img], shape, cfg, img).slice(0, cfg.steps);
@@ -280,7 +298,7 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
     copies.set(vol, 0);
     for (let k = 1; k <= L; k++) {
       copies.copyWithin(k * n, (k - 1) * n, k * n);
-      perturbCube(copies.subarray(k * n, (k + 1) * n), shape, order[k - 1], cfg.strideVoxels, cfg, rng, touched);
+      perturbCube(copies.subarray(k * n, (k + 1) * n), shape, order[k - 1], cfg.strideVoxels, cfg, rng, touched, reference);
     }
     coverages.push(touched.reduce((a, t) => a + t, 0) / n);
     const f: number[] = [];

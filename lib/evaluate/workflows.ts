@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { cachedRun } from '../cache/results';
 import type { VolumeDataset } from '../data/dataset';
-import { cachedExplanation } from '../explain/cached';
+import { cachedExplanation, EXPLAIN_CODE_VERSION } from '../explain/cached';
 import type { ExplainOptions } from '../explain/explain';
 import { batchTensor } from '../data/dataset';
 import { loadFoldModel, type TrainSummary } from '../training/train';
@@ -19,7 +19,10 @@ import { localisation, positiveShareInside, relevancePerRegion, type Localisatio
 import { sanityCheck, classSensitivity, resolveSanityConfig, type SanityConfig, type SanityVerdict, type StepStatus } from './sanity';
 import type { Similarity } from './similarity';
 
-/** Version of each cached computation: bumped whenever what it computes changes, so older results are not read back. */
+/**
+ * Version of each cached computation: bumped whenever what it computes changes, so older results are not read back.
+ * Their keys also hold the explanation code's version (a changed explanation changes what AOPC and sanity measure).
+ */
 export const EVALUATION_VERSIONS = { aopc: 2, sanity: 2 } as const;
 
 export function methodLabel(e: ExplainOptions): string {
@@ -30,7 +33,7 @@ export function methodLabel(e: ExplainOptions): string {
 export async function cachedAopc(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], explain: ExplainOptions, partial: Partial<AopcConfig>): Promise<AopcResult> {
   // The key holds the resolved configuration, so {strideVoxels: 4} and {strideVoxels: 4, steps: <default>} are one run.
   const cfg = resolveAopcConfig(partial, ds.shape);
-  const config = { version: EVALUATION_VERSIONS.aopc, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
+  const config = { version: EVALUATION_VERSIONS.aopc, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
   const res = await cachedRun('aopc', config, async (ctx) => {
     const e = await cachedExplanation(run, fold, ds, indices, explain);
     const model = await loadFoldModel(run, fold);
@@ -79,7 +82,7 @@ export interface SanitySummary {
 /** The cascading sanity check of a fold's model and a method on `indices`, cached. */
 export async function cachedSanity(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], explain: ExplainOptions, partial: Partial<SanityConfig> = {}): Promise<SanitySummary & { maps: Float32Array[] }> {
   const cfg = resolveSanityConfig(partial);
-  const config = { version: EVALUATION_VERSIONS.sanity, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
+  const config = { version: EVALUATION_VERSIONS.sanity, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
   const n = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const res = await cachedRun('sanity', config, async (ctx) => {
     const model = await loadFoldModel(run, fold);

@@ -109,7 +109,10 @@ export function gradCam(model: tf.LayersModel, x: tf.Tensor5D, opts: { layer?: s
   return gradCamMaps(model, x, opts, (_A, g) => tf.mean(g, [1, 2, 3]));
 }
 
-/** d logit_c / d x (and x * d logit_c / d x), summed over input channels. */
+/**
+ * d logit_c / d x (and x * d logit_c / d x), summed over input channels; for a model with an input centering, of and
+ * times the centred input x' (so that LRP-0 with winner-take-all pooling still equals gradient x input).
+ */
 export function gradients(model: tf.LayersModel, x: tf.Tensor5D, opts: { classes?: number[]; timesInput?: boolean } = {}): MapResult {
   const steps = modelChain(model);
   try {
@@ -118,15 +121,18 @@ export function gradients(model: tf.LayersModel, x: tf.Tensor5D, opts: { classes
       // differentiated function; the class mask is a constant there, so the gradient is d logit_c / d x.
       let cls: number[] = [];
       let logitValues: number[] = [];
+      // A model with an input centering is explained in its centred input x' = (x - r) s (chain.ts).
+      const from = steps[0]?.kind === 'center' ? 1 : 0;
+      const input = from === 1 ? runSteps(steps, 0, 1, x) : x;
       const g = tf.grad((u: tf.Tensor) => {
-        const logits = runSteps(steps, 0, steps.length, u) as tf.Tensor2D;
+        const logits = runSteps(steps, from, steps.length, u) as tf.Tensor2D;
         cls = targetClasses(logits, opts.classes);
         const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
         const picked = tf.sum(logits.mul(mask), 1);
         logitValues = Array.from(picked.dataSync());
         return tf.sum(picked);
-      })(x);
-      const m = tf.sum(opts.timesInput ? g.mul(x) : g, 4);
+      })(input);
+      const m = tf.sum(opts.timesInput ? g.mul(input) : g, 4);
       const [b, D, H, W] = m.shape;
       const all = m.dataSync() as Float32Array;
       const n = D * H * W;

@@ -3,14 +3,14 @@
  *
  * Supported layers: InputLayer, Conv3D, Dense, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, Flatten,
  * Dropout, Activation (relu/linear), BatchNormalization (folded into the preceding convolution or dense layer, a
- * "canonizer" in Zennit's terms; the model itself is never modified) and ReferenceCentering3D (folded into the
- * following convolution: kernel s w and a bias VOLUME b - conv(s r, w), exact at the borders too, since zero padding
- * of x - r is the padding of x minus the padding of r; explanations then attribute to the [0, 1] input itself). Conv3D and Dense may carry a relu or linear
+ * "canonizer" in Zennit's terms; the model itself is never modified) and ReferenceCentering3D, kept as a first
+ * step 'center' (x' = (x - r) s): explanations of such a model attribute the centred input x', the volume's deviation
+ * from the reference (docs/methods.md, "Models"), and relevance passes from x' to the voxel of x unchanged. Conv3D and Dense may carry a relu or linear
  * activation; a final softmax is dropped, since explanations start from the logit (xai-conventions.md).
  */
 import * as tf from '@tensorflow/tfjs';
 
-export type StepKind = 'conv3d' | 'dense' | 'maxpool3d' | 'avgpool3d' | 'gap3d' | 'flatten' | 'relu' | 'identity';
+export type StepKind = 'center' | 'conv3d' | 'dense' | 'maxpool3d' | 'avgpool3d' | 'gap3d' | 'flatten' | 'relu' | 'identity';
 
 export interface Step {
   kind: StepKind;
@@ -18,16 +18,16 @@ export interface Step {
   name: string;
   /** Position among the weight layers: 'conv1'..'convN' or 'dense' ('dense1'.. when several). */
   position?: string;
-  /**
-   * Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias ([F], or [D, H, W, F] for a convolution with a
-   * folded input centering), folded with any batch normalisation.
-   */
+  /** Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias, folded with any batch normalisation. */
   kernel?: tf.Tensor;
   bias?: tf.Tensor;
   /** Conv3D / pooling geometry. */
   strides?: [number, number, number];
   padding?: 'same' | 'valid';
   poolSize?: [number, number, number];
+  /** 'center': the reference volume [D, H, W, C] and the scale. */
+  reference?: tf.Tensor;
+  scale?: number;
   /** Index of the model layer this step comes from. */
   layerIndex: number;
 }
@@ -57,19 +57,14 @@ export function modelChain(model: tf.LayersModel): Step[] {
   let convCount = 0;
   let denseCount = 0;
   const denseTotal = layers.filter((l) => l.getClassName() === 'Dense').length;
-  // An input centering waiting to be folded into the next convolution.
-  let centering: { name: string; reference: tf.Tensor; scale: number } | null = null;
   layers.forEach((layer, i) => {
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as Record<string, unknown>;
-    if (centering && cls !== 'Conv3D' && cls !== 'InputLayer' && cls !== 'Dropout') {
-      throw new Error(`layer "${centering.name}": ReferenceCentering3D must be followed directly by a Conv3D to be folded (found ${cls} "${layer.name}")`);
-    }
     switch (cls) {
       case 'ReferenceCentering3D': {
-        if (steps.length > 0 || centering) throw new Error(`layer "${layer.name}": ReferenceCentering3D must be the model's first layer`);
+        if (steps.length > 0) throw new Error(`layer "${layer.name}": ReferenceCentering3D must be the model's first layer`);
         const [reference] = layer.getWeights();
-        centering = { name: layer.name, reference: reference.clone(), scale: Number(cfg.scale) };
+        steps.push({ kind: 'center', name: layer.name, reference: reference.clone(), scale: Number(cfg.scale), layerIndex: i });
         return;
       }
       case 'InputLayer':
@@ -97,21 +92,6 @@ export function modelChain(model: tf.LayersModel): Step[] {
           padding: isConv ? (cfg.padding as 'same' | 'valid') : undefined,
           layerIndex: i,
         });
-        if (centering) {
-          const step = steps[steps.length - 1];
-          const c: { name: string; reference: tf.Tensor; scale: number } = centering;
-          const folded = tf.tidy(() => {
-            const k = step.kernel!.mul(c.scale);
-            const r = c.reference.reshape([1, ...c.reference.shape]).mul(c.scale) as tf.Tensor5D;
-            const b = step.bias!.sub(tf.conv3d(r, step.kernel! as tf.Tensor5D, step.strides!, step.padding!).squeeze([0]));
-            return [k, b];
-          });
-          tf.dispose([step.kernel!, step.bias!, c.reference]);
-          step.kernel = folded[0];
-          step.bias = folded[1];
-          step.name = `${step.name}+${c.name}`;
-          centering = null;
-        }
         pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
         return;
       }
@@ -178,7 +158,7 @@ export function modelChain(model: tf.LayersModel): Step[] {
 
 /** Free the tensors held by a chain. */
 export function disposeChain(steps: Step[]): void {
-  for (const s of steps) tf.dispose([s.kernel, s.bias].filter((t): t is tf.Tensor => !!t));
+  for (const s of steps) tf.dispose([s.kernel, s.bias, s.reference].filter((t): t is tf.Tensor => !!t));
 }
 
 /** Apply a linear step (conv3d/dense) with given weights (no activation). */
@@ -194,6 +174,8 @@ export function linear(step: Step, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Ten
 /** Forward one step. */
 export function forwardStep(step: Step, x: tf.Tensor): tf.Tensor {
   switch (step.kind) {
+    case 'center':
+      return x.sub(step.reference!).mul(step.scale!);
     case 'conv3d':
     case 'dense':
       return linear(step, x, step.kernel!, step.bias!);

@@ -23,7 +23,7 @@ import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
 import { foldTestIndices } from '../explain/cached';
 import { cachedSanity } from '../evaluate/workflows';
 import { aopcEntries, sanityResults } from '../workflow/studies';
-import { AOPC_PERTURBATIONS, aopcStudies, sanityStudy } from '../workflow/spec';
+import { aopcPerturbations, aopcStudies, sanityStudy } from '../workflow/spec';
 
 export type Stage = 'data' | 'train' | 'summary' | 'eval' | 'report';
 export const STAGES: Stage[] = ['data', 'train', 'summary', 'eval', 'report'];
@@ -205,7 +205,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
     for (const st of Object.values(aopcStudies(profile, job.dataset!, ds.shape[0]))) {
       const images = foldTestIndices(runs[0], st.fold, ds).slice(0, st.images);
       for (const run of st.models === 'family' ? runs : [runs[runs.length - 1]]) {
-        for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, AOPC_PERTURBATIONS, st.withRandom);
+        for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset!), st.withRandom);
       }
     }
     fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });

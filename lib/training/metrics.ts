@@ -95,8 +95,8 @@ export function runClassification(run: TrainSummary, ds: VolumeDataset): RunClas
     s.confusion.forEach((row, i) => row.forEach((v, j) => (pooled[i][j] += v)));
     out.push({ fold: f.fold, accuracy: s.accuracy, balancedAccuracy: s.balancedAccuracy, majorityBaseline: base, confusion: s.confusion, testSize: p.labels.length });
   }
-  const accuracy = tInterval(out.map((f) => f.accuracy));
-  const balancedAccuracy = tInterval(out.map((f) => f.balancedAccuracy));
+  const accuracy = tInterval(out.map((f) => f.accuracy), [0, 1]);
+  const balancedAccuracy = tInterval(out.map((f) => f.balancedAccuracy), [0, 1]);
   const majorityBaseline = baselineHits / Math.max(1, total);
   const chance = 1 / K;
   const aboveBaseline = out.length >= 2 && balancedAccuracy.lo > chance && accuracy.lo > majorityBaseline;

@@ -38,12 +38,14 @@ export function tQuantile975(df: number): number {
 }
 
 /** Mean with a 95 % Student-t interval (e.g. over folds). One value: the interval is the value itself, flagged by n = 1. */
-export function tInterval(values: number[]): Interval {
+export function tInterval(values: number[], range?: [number, number]): Interval {
   const v = values.filter((x) => Number.isFinite(x));
   const m = mean(v);
   if (v.length < 2) return { estimate: m, lo: m, hi: m, n: v.length };
   const half = (tQuantile975(v.length - 1) * sampleStd(v)) / Math.sqrt(v.length);
-  return { estimate: m, lo: m - half, hi: m + half, n: v.length };
+  // A bounded quantity (an accuracy in [0, 1]) keeps its interval inside its range.
+  const [a, b] = range ?? [-Infinity, Infinity];
+  return { estimate: m, lo: Math.max(a, m - half), hi: Math.min(b, m + half), n: v.length };
 }
 
 /** The q-quantile (0..1) of sorted values, linear interpolation. */

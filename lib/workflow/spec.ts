@@ -40,6 +40,17 @@ export function sanityStudy(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2
 export const AOPC_PERTURBATIONS: AopcConfig['perturb'][] = [{ kind: 'uniform' }, { kind: 'constant', value: 0 }];
 
 /**
+ * The perturbations of a dataset's AOPC studies: both of AOPC_PERTURBATIONS, and for models with an input centering
+ * (the brain models) a third, the model's reference volume (the training mean brain). On a brain model noise and 0
+ * are not neutral: a dark hole is what atrophy looks like, so they can ADD evidence for AD (measured: LRP's most
+ * relevant cube replaced by noise or by 0 took an AD session's probability from 0.895 to 1.000).
+ */
+export function aopcPerturbations(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): AopcConfig['perturb'][] {
+  const centred = (dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis).inputCentering === true;
+  return centred ? [...AOPC_PERTURBATIONS, { kind: 'reference' }] : AOPC_PERTURBATIONS;
+}
+
+/**
  * The thesis's curve lengths scaled to a cube of side `side`: on 32^3, stride 4 with L = 500 (of 512 cubes) and
  * stride 8 with L = 50 (of 64); elsewhere the same coverage.
  */

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../../util/tidy';
 import { forwardChain, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
-import { stabilisedDivide, type Rule } from './rules';
+import { stabilisedDivide, zbRule, type Rule } from './rules';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -128,6 +128,9 @@ function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf
     switch (step.kind) {
       case 'relu':
         return R.clone();
+      case 'center':
+        // x' = (x - r) s is elementwise: the relevance of x'_j is voxel j's.
+        return R.clone();
       case 'flatten':
         return R.reshape(a.shape);
       case 'gap3d': {
@@ -150,9 +153,23 @@ function perSampleSums(t: tf.Tensor): number[] {
   return Array.from(tf.tidy(() => tf.sum(t.reshape([t.shape[0], -1]), 1)).dataSync());
 }
 
+/**
+ * A model with an input centering (x' = (x - r) s) is explained in its centred input; a zB rule on the layer after it
+ * gets its bounds, stated for the [0, 1] volume, mapped the same way: per voxel (low - r) s and (high - r) s.
+ */
+function centredBounds(steps: Step[], rules: Map<number, Rule>): void {
+  const c = steps[0]?.kind === 'center' ? steps[0] : undefined;
+  const rule = rules.get(1);
+  if (!c || !rule || rule.name !== 'zb') return;
+  const { low, high } = rule.params as { low: number; high: number };
+  const ref = c.reference!;
+  rules.set(1, zbRule(low, high, (v) => tf.scalar(v).sub(ref).mul(c.scale!).expandDims(0)));
+}
+
 /** LRP on a chain (steps from modelChain). */
 export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {}): LrpResult {
   const assignment = assignRules(steps, opts);
+  centredBounds(steps, assignment.rules);
   const nonNeg = nonNegativeInputs(steps);
   const b = x.shape[0];
   const audit: LayerAudit[] = [];

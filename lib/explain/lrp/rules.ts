@@ -110,9 +110,12 @@ export function alphaBetaRule(alpha = 1, beta = 0): Rule {
  * R_j = sum_k (x_j w_jk - l_j w^+_jk - h_j w^-_jk) R_k / s(sum_j (x_j w_jk - l_j w^+_jk - h_j w^-_jk)); no bias.
  * Default [0, 1], the range of xai3d's preprocessed volumes.
  */
-export function zbRule(low = 0, high = 1): Rule {
+export function zbRule(low = 0, high = 1, bounds?: (v: number) => tf.Tensor): Rule {
   if (!(Number.isFinite(low) && Number.isFinite(high))) throw new Error(`zb rule: low and high must be finite numbers, got ${low}, ${high}`);
   if (!(low < high)) throw new Error(`zb rule: low (${low}) must be < high (${high})`);
+  // `bounds` maps a bound of the raw input to the layer's input (e.g. through an input centering: (v - r) s, one
+  // value per voxel); without it the bound is the same constant everywhere.
+  const bound = (v: number) => (a: tf.Tensor) => (bounds ? tf.broadcastTo(bounds(v), a.shape) : tf.fill(a.shape, v));
   return {
     name: 'zb',
     params: { low, high },
@@ -123,8 +126,8 @@ export function zbRule(low = 0, high = 1): Rule {
         // A bound of 0 contributes nothing (0 * w = 0): its term is left out, saving a convolution and its transpose.
         terms: [
           { coef: 1, input: id, weight: id, bias: null },
-          ...(low !== 0 ? [{ coef: -1, input: (a: tf.Tensor) => tf.fill(a.shape, low), weight: pos, bias: null }] : []),
-          ...(high !== 0 ? [{ coef: -1, input: (a: tf.Tensor) => tf.fill(a.shape, high), weight: neg, bias: null }] : []),
+          ...(low !== 0 || bounds ? [{ coef: -1, input: bound(low), weight: pos, bias: null }] : []),
+          ...(high !== 0 || bounds ? [{ coef: -1, input: bound(high), weight: neg, bias: null }] : []),
         ],
       },
     ],
