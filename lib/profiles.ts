@@ -29,6 +29,11 @@ export interface ProfileConfig {
   /** Evaluation sizes: images explained and scored (thesis: 100 for 3D MNIST, 30 for OASIS-2). */
   evalImagesMnist: number;
   evalImagesOasis: number;
+  /**
+   * OASIS-2 test sessions scored against the ground truth (notebook 07): cheaper per session than AOPC, and the
+   * subject-bootstrap intervals need more of them than 10.
+   */
+  localisationImagesOasis: number;
 }
 
 export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
@@ -43,6 +48,7 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     oasisModels: ['oasis-3conv'],
     evalImagesMnist: 4,
     evalImagesOasis: 2,
+    localisationImagesOasis: 2,
   },
   quick: {
     name: 'quick',
@@ -65,6 +71,7 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
     evalImagesMnist: 30,
     evalImagesOasis: 10,
+    localisationImagesOasis: 40,
   },
   thesis: {
     name: 'thesis',
@@ -78,6 +85,7 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
     evalImagesMnist: 100,
     evalImagesOasis: 30,
+    localisationImagesOasis: 30,
   },
 };
 
