@@ -344,7 +344,7 @@ test('MoRF >= random >= LeRF on a trained model; the aopc and sanity CLIs write 
   assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8')).scores.length, 2);
   const bad = runCli(['aopc', '--model', modelJson, '--input', inputs[0], '--heatmap', heat, '--perturb', 'noise', '--out', path.join(dir, 'c.json')]);
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--perturb noise: use uniform or constant:V/);
+  assert.match(bad.stderr, /--perturb noise: use uniform, constant:V \(e.g. constant:0\) or reference/);
   const s = runCli(['sanity', '--model', modelJson, '--input', inputs[0], '--method', 'lrp', '--composite', 'composite3', '--mode', 'cascading', '--out', path.join(dir, 's.json')]);
   assert.equal(s.status, 0, s.stderr);
   const sj = JSON.parse(fs.readFileSync(path.join(dir, 's.json'), 'utf8'));
