@@ -166,7 +166,6 @@ export function renderScan(t: Template, intensity: Float32Array, model: RegionMo
     out[o + 2] = inv[2][0] * wx + inv[2][1] * wy + inv[2][2] * wz;
   };
   const knots = Math.ceil((sx - 1) / COORD_STEP) + 1;
-  const row = new Float64Array(knots * 3);
   const txy = tx * ty;
   const lesionT = model.lesion;
   const atlasT = t.atlas;
@@ -176,49 +175,62 @@ export function renderScan(t: Template, intensity: Float32Array, model: RegionMo
     const u0 = i / sx - 0.5;
     return gain * Math.exp(bias[0] * u0 + biasQ * u0 * u0);
   });
-  for (let k = 0; k < sz; k++) {
-    const u2 = k / sz - 0.5;
-    for (let j = 0; j < sy; j++) {
-      for (let q = 0; q < knots; q++) coords(Math.min(sx - 1, q * COORD_STEP), j, k, row, q * 3);
-      const u1 = j / sy - 0.5;
-      const biasRow = Math.exp(bias[1] * u1 + bias[2] * u2 + biasQ * (u1 * u1 - 0.17));
-      const rowBase = (k * sy + j) * sx;
+  // Rows are visited in blocks of KB consecutive k (the release's k runs along world x, the template's fastest axis),
+  // k innermost, so consecutive template reads share cache lines; every voxel gets exactly the arithmetic of a
+  // row-by-row pass (same knots, same interpolation), so the scans are bit-identical to it.
+  const KB = 16;
+  const rows = new Float64Array(KB * knots * 3);
+  const biasRows = new Float64Array(KB);
+  for (let j = 0; j < sy; j++) {
+    const u1 = j / sy - 0.5;
+    for (let k0 = 0; k0 < sz; k0 += KB) {
+      const kn = Math.min(KB, sz - k0);
+      for (let kk = 0; kk < kn; kk++) {
+        const k = k0 + kk;
+        for (let q = 0; q < knots; q++) coords(Math.min(sx - 1, q * COORD_STEP), j, k, rows, (kk * knots + q) * 3);
+        const u2 = k / sz - 0.5;
+        biasRows[kk] = Math.exp(bias[1] * u1 + bias[2] * u2 + biasQ * (u1 * u1 - 0.17));
+      }
       for (let q = 0; q + 1 < knots; q++) {
         const i0 = q * COORD_STEP;
         const i1 = Math.min(sx - 1, i0 + COORD_STEP);
-        const b = q * 3;
         const span = i1 - i0;
-        const dx = (row[b + 3] - row[b]) / span;
-        const dy = (row[b + 4] - row[b + 1]) / span;
-        const dz = (row[b + 5] - row[b + 2]) / span;
-        // Skip segments that lie entirely outside the template (both ends out on the same side).
-        if (outside(row[b], row[b + 3], tx - 1) || outside(row[b + 1], row[b + 4], ty - 1) || outside(row[b + 2], row[b + 5], tz - 1)) continue;
         const last = q + 2 === knots ? i1 : i1 - 1;
-        for (let i = i0; i <= last; i++) {
-          const f = i - i0;
-          const x = row[b] + dx * f;
-          const y = row[b + 1] + dy * f;
-          const z = row[b + 2] + dz * f;
-          const x0 = x | 0;
-          const y0 = y | 0;
-          const z0 = z | 0;
-          if (x < 0 || y < 0 || z < 0 || x0 >= tx - 1 || y0 >= ty - 1 || z0 >= tz - 1) continue;
-          const fx = x - x0;
-          const fy = y - y0;
-          const fz = z - z0;
-          const base = (z0 * ty + y0) * tx + x0;
-          const c00 = intensity[base] + (intensity[base + 1] - intensity[base]) * fx;
-          const c10 = intensity[base + tx] + (intensity[base + tx + 1] - intensity[base + tx]) * fx;
-          const c01 = intensity[base + txy] + (intensity[base + txy + 1] - intensity[base + txy]) * fx;
-          const c11 = intensity[base + txy + tx] + (intensity[base + txy + tx + 1] - intensity[base + txy + tx]) * fx;
-          const c0 = c00 + (c10 - c00) * fy;
-          const c1 = c01 + (c11 - c01) * fy;
-          const idx = rowBase + i;
-          const near = base + (fz >= 0.5 ? txy : 0) + (fy >= 0.5 ? tx : 0) + (fx >= 0.5 ? 1 : 0);
-          lesion[idx] = lesionT[near];
-          aal[idx] = atlasT[near];
-          brain[idx] = brainT[near];
-          scan[idx] = (c0 + (c1 - c0) * fz) * biasI[i] * biasRow;
+        for (let kk = 0; kk < kn; kk++) {
+          const b = (kk * knots + q) * 3;
+          // Skip segments that lie entirely outside the template (both ends out on the same side).
+          if (outside(rows[b], rows[b + 3], tx - 1) || outside(rows[b + 1], rows[b + 4], ty - 1) || outside(rows[b + 2], rows[b + 5], tz - 1)) continue;
+          const dx = (rows[b + 3] - rows[b]) / span;
+          const dy = (rows[b + 4] - rows[b + 1]) / span;
+          const dz = (rows[b + 5] - rows[b + 2]) / span;
+          const rowBase = ((k0 + kk) * sy + j) * sx;
+          const biasRow = biasRows[kk];
+          for (let i = i0; i <= last; i++) {
+            const f = i - i0;
+            const x = rows[b] + dx * f;
+            const y = rows[b + 1] + dy * f;
+            const z = rows[b + 2] + dz * f;
+            const x0 = x | 0;
+            const y0 = y | 0;
+            const z0 = z | 0;
+            if (x < 0 || y < 0 || z < 0 || x0 >= tx - 1 || y0 >= ty - 1 || z0 >= tz - 1) continue;
+            const fx = x - x0;
+            const fy = y - y0;
+            const fz = z - z0;
+            const base = (z0 * ty + y0) * tx + x0;
+            const c00 = intensity[base] + (intensity[base + 1] - intensity[base]) * fx;
+            const c10 = intensity[base + tx] + (intensity[base + tx + 1] - intensity[base + tx]) * fx;
+            const c01 = intensity[base + txy] + (intensity[base + txy + 1] - intensity[base + txy]) * fx;
+            const c11 = intensity[base + txy + tx] + (intensity[base + txy + tx + 1] - intensity[base + txy + tx]) * fx;
+            const c0 = c00 + (c10 - c00) * fy;
+            const c1 = c01 + (c11 - c01) * fy;
+            const idx = rowBase + i;
+            const near = base + (fz >= 0.5 ? txy : 0) + (fy >= 0.5 ? tx : 0) + (fx >= 0.5 ? 1 : 0);
+            lesion[idx] = lesionT[near];
+            aal[idx] = atlasT[near];
+            brain[idx] = brainT[near];
+            scan[idx] = (c0 + (c1 - c0) * fz) * biasI[i] * biasRow;
+          }
         }
       }
     }
