@@ -17,23 +17,13 @@ import { applyRule, lrp } from '../lib/explain/lrp/lrp';
 import { zbRule } from '../lib/explain/lrp/rules';
 import { cam, gradients } from '../lib/explain/cam';
 import { loadModel, saveModel } from '../lib/io/model-files';
-import { tempDir } from './helpers';
+import { relErr, tempDir } from './helpers';
 
 process.env.XAI3D_QUIET = '1';
 
 before(async () => {
   await initBackend({ backend: 'wasm' });
 });
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / (s || 1);
-}
 
 function centredModel(size: number, seed: number): { model: tf.Sequential; reference: Float32Array; scale: number } {
   const reference = Float32Array.from({ length: size ** 3 }, (_, i) => 0.3 + 0.4 * Math.sin(i * 0.37 + seed));

@@ -20,7 +20,7 @@ import { upsampleTrilinear } from '../lib/explain/upsample';
 import { saveModel } from '../lib/io/model-files';
 import { readNifti, writeNifti } from '../lib/io/nifti';
 import { readNpy, writeNpy } from '../lib/io/npy';
-import { runCli, tempDir } from './helpers';
+import { relErr, runCli, tempDir } from './helpers';
 
 process.env.XAI3D_QUIET = '1';
 
@@ -33,16 +33,6 @@ function randomModel(name: string, size: number, seed: number): tf.Sequential {
   const m = buildModel(name, { inputSize: size, baseWidth: 4, seed });
   m.setWeights(m.getWeights().map((w, i) => (w.shape.length === 1 ? tf.randomNormal(w.shape, 0, 0.05, 'float32', seed * 100 + i) : w)));
   return m;
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / (s || 1);
 }
 
 test('LRP-0 on every layer with wta pooling equals gradient x input (random models, with biases)', () => {

@@ -25,3 +25,14 @@ export function runTsx(script: string, args: string[], env: Record<string, strin
     timeout: timeoutMs,
   });
 }
+
+/** max |a - b| / max |b| (1 as the scale when b is all zeros). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return d / (s || 1);
+}

@@ -17,7 +17,7 @@
 import { assertFinite } from '../util/finite';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
-import { disposeChain, forwardLogits, modelChain } from '../explain/chain';
+import { centeringStep, disposeChain, forwardLogits, modelChain } from '../explain/chain';
 import { Rng } from '../util/random';
 
 export type Shape3 = [number, number, number];
@@ -277,11 +277,12 @@ export function aopc(model: tf.LayersModel, volumes: Float32Array[], shape: Shap
   const chain = modelChain(model);
   let reference: Float32Array | undefined;
   if (cfg.perturb.kind === 'reference') {
-    if (chain[0]?.kind !== 'center') {
+    const centering = centeringStep(chain);
+    if (!centering) {
       disposeChain(chain);
       throw new Error('perturb "reference" needs a model with an input centering (a ReferenceCentering3D first layer); this one has none');
     }
-    reference = chain[0].reference!.dataSync() as Float32Array;
+    reference = centering.reference!.dataSync() as Float32Array;
     if (reference.length !== n) {
       disposeChain(chain);
       throw new Error(`perturb "reference": the model's reference has ${reference.length} voxels, the inputs ${n}`);

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../util/tidy';
-import { disposeChain, forwardStep, modelChain, type Step } from './chain';
+import { centeringStep, disposeChain, forwardStep, modelChain, type Step } from './chain';
 import { upsampleTrilinear, type Shape3 } from './upsample';
 
 export interface MapResult {
@@ -122,7 +122,7 @@ export function gradients(model: tf.LayersModel, x: tf.Tensor5D, opts: { classes
       let cls: number[] = [];
       let logitValues: number[] = [];
       // A model with an input centering is explained in its centred input x' = (x - r) s (chain.ts).
-      const from = steps[0]?.kind === 'center' ? 1 : 0;
+      const from = centeringStep(steps) ? 1 : 0;
       const input = from === 1 ? runSteps(steps, 0, 1, x) : x;
       const g = tf.grad((u: tf.Tensor) => {
         const logits = runSteps(steps, from, steps.length, u) as tf.Tensor2D;

@@ -156,6 +156,11 @@ export function modelChain(model: tf.LayersModel): Step[] {
   return steps;
 }
 
+/** The chain's input centering step (a ReferenceCentering3D first layer), if it has one. */
+export function centeringStep(steps: Step[]): Step | undefined {
+  return steps[0]?.kind === 'center' ? steps[0] : undefined;
+}
+
 /** Free the tensors held by a chain. */
 export function disposeChain(steps: Step[]): void {
   for (const s of steps) tf.dispose([s.kernel, s.bias, s.reference].filter((t): t is tf.Tensor => !!t));

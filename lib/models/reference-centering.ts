@@ -7,9 +7,9 @@
  * training mean, the input carries what differs between subjects. The reference is computed from training volumes
  * only (no labels, no test volumes), so it leaks nothing.
  *
- * Explanations see through it: lib/explain/chain.ts folds it into the following convolution (kernel s w, a bias
- * volume b - conv(s r, w)), exactly as a batch normalisation is folded, so CAM, gradients and LRP keep attributing to
- * the [0, 1] input voxels (zB keeps its [0, 1] bounds), and the bias volume absorbs the reference's share.
+ * Explanations of such a model are of its centred input x' (the deviation from the reference): lib/explain/chain.ts
+ * keeps the layer as a first step 'center', LRP passes relevance from x' to the voxel unchanged, gradients are taken
+ * in x', and zB's [0, 1] bounds are mapped the same way (docs/methods.md, "Models").
  */
 import * as tf from '@tensorflow/tfjs';
 

@@ -222,7 +222,11 @@ export function evaluate(model: tf.LayersModel, ds: VolumeDataset, indices: numb
 
 function compiled(cfg: TrainConfig, ds: VolumeDataset, seed: number, trainIndices: number[]): tf.LayersModel {
   // The reference comes from the fold's training volumes only (no validation or test volume, no label).
-  const centering = cfg.inputCentering ? referenceOf((function* () { for (const i of trainIndices) yield ds.volume(i); })()) : undefined;
+  // Volumes are read one at a time (at 128^3 a fold's training volumes take gigabytes).
+  function* trainVolumes(): Generator<Float32Array> {
+    for (const i of trainIndices) yield ds.volume(i);
+  }
+  const centering = cfg.inputCentering ? referenceOf(trainVolumes()) : undefined;
   const model = buildModel(cfg.model, {
     inputSize: ds.shape[0],
     classes: ds.classNames.length,

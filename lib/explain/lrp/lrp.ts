@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../../util/tidy';
-import { forwardChain, linear, modelChain, disposeChain, type Step } from '../chain';
+import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
 import { stabilisedDivide, zbRule, type Rule } from './rules';
 import { sumValues } from '../../util/sum';
@@ -158,12 +158,11 @@ function perSampleSums(t: tf.Tensor): number[] {
  * gets its bounds, stated for the [0, 1] volume, mapped the same way: per voxel (low - r) s and (high - r) s.
  */
 function centredBounds(steps: Step[], rules: Map<number, Rule>): void {
-  const c = steps[0]?.kind === 'center' ? steps[0] : undefined;
+  const c = centeringStep(steps);
   const rule = rules.get(1);
   if (!c || !rule || rule.name !== 'zb') return;
   const { low, high } = rule.params as { low: number; high: number };
-  const ref = c.reference!;
-  rules.set(1, zbRule(low, high, (v) => tf.scalar(v).sub(ref).mul(c.scale!).expandDims(0)));
+  rules.set(1, zbRule(low, high, (v) => forwardStep(c, tf.scalar(v)).expandDims(0)));
 }
 
 /** LRP on a chain (steps from modelChain). */
