@@ -64,6 +64,9 @@ test('showFigure saves every figure as results/figures/<profile>/<notebook>/<tit
     const html = fs.readFileSync(file, 'utf8');
     assert.match(html, /<script src="plotly\.min\.js"><\/script>/);
     assert.ok(html.length < 20000, 'the library is not inlined in every file');
+    // A title with a subtitle line keeps the two apart in the page's heading.
+    const sub = fs.readFileSync(showFigure({ data: [{ y: [1] }], layout: { title: { text: 'OASIS-2 AOPC<br><sub>L = 50</sub>' } } })!, 'utf8');
+    assert.match(sub, /<h1[^>]*>OASIS-2 AOPC · L = 50<\/h1>/);
   } finally {
     delete process.env.XAI3D_NOTEBOOK;
     if (prev === undefined) delete process.env.XAI3D_RESULTS;

@@ -126,7 +126,7 @@ export function showFigure(fig: Figure, opts: { save?: string | false } = {}): s
   if (opts.save === false || !envSwitch('XAI3D_SAVE_FIGURES', true)) return undefined;
   const name = opts.save ?? figureSlug(fig);
   const dir = path.join(resultsDir(), 'figures', profileName(), notebookName());
-  const title = (fig.layout?.title as { text?: string } | undefined)?.text?.replace(/<[^>]*>/g, '') ?? name;
+  const title = (fig.layout?.title as { text?: string } | undefined)?.text?.replace(/<br\s*\/?>/gi, ' · ').replace(/<[^>]*>/g, '') ?? name;
   // XAI3D_FIGURES_INLINE=1: every page self-contained (plotly.js inlined, about 4.7 MB each), so it can be copied alone.
   return writeFigureHtml(fig, path.join(dir, `${name}.html`), title, { library: envSwitch('XAI3D_FIGURES_INLINE', false) ? 'inline' : 'sibling' });
 }
