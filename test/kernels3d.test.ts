@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
-import { kernelCalls } from '../lib/backend/kernels3d';
+import { kernelCalls, useKernels } from '../lib/backend/kernels3d';
 import { setSimdEnabled, simd } from '../lib/backend/simd/index';
 import { GlobalAveragePooling3D, globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { loadModel, saveModel } from '../lib/io/model-files';
@@ -233,6 +233,46 @@ test("LRP's fused stabilised division equals R / (z + eps sign(z)) exactly, zero
   }
 });
 
+test('bias add, ReLU and its gradient run as SIMD passes with the same bits as the shipped kernels; Identity shares data', () => {
+  const bits = (t: tf.Tensor) => Buffer.from(t.dataSync().buffer.slice(0));
+  // Exact zeros and negative zeros among the values (ReLU and its gradient must treat them as tfjs does).
+  const x = tf.tidy(() => tf.randomUniform([2, 10, 10, 11, 8], -3, 3, 'int32', 41).cast('float32').mul(tf.randomUniform([2, 10, 10, 11, 8], 0.5, 1.5, 'float32', 42)).mul(tf.randomUniform([2, 10, 10, 11, 8], 0, 2, 'int32', 47).mul(2).sub(1).cast('float32')));
+  assert.ok(Array.from(x.dataSync()).some((v) => Object.is(v, -0)), 'the values include -0');
+  const b = tf.randomNormal([8], 0, 1, 'float32', 43);
+  const dy = tf.tidy(() => tf.randomNormal([2, 10, 10, 11, 8], 0, 1, 'float32', 44).mul(tf.randomUniform([2, 10, 10, 11, 8], -1, 1, 'int32', 45).cast('float32')));
+  const run = () => {
+    const sum = tf.add(x, b.reshape([1, 1, 1, 1, 8]));
+    const sumFlipped = tf.add(b, x);
+    const r = tf.relu(x);
+    const g = tf.grad((v: tf.Tensor) => tf.relu(v).mul(dy).sum())(x);
+    const out = [sum, sumFlipped, r, g].map(bits);
+    tf.dispose([sum, sumFlipped, r, g]);
+    return out;
+  };
+  const before = ['Add:simd', 'Relu:simd', 'Xai3dReluGrad:simd'].map((k) => kernelCalls[k] ?? 0);
+  const fast = run();
+  ['Add:simd', 'Relu:simd', 'Xai3dReluGrad:simd'].forEach((k, i) => assert.ok((kernelCalls[k] ?? 0) >= before[i] + (k === 'Add:simd' ? 2 : 1), `${k} used`));
+  useKernels('stock');
+  let stock: Buffer[];
+  try {
+    stock = run();
+  } finally {
+    useKernels('fast');
+  }
+  ['x + b', 'b + x', 'relu', 'relu gradient'].forEach((name, i) => assert.equal(Buffer.compare(fast[i], stock[i]), 0, `${name}: bits differ from the shipped kernel`));
+  // Identity (what the tape's clones call): the clone outlives its source, and freeing both frees the buffer.
+  const backend = tf.backend() as unknown as { dataIdMap: { numDataIds(): number } };
+  const ids = backend.dataIdMap.numDataIds();
+  const a = tf.randomNormal([64, 64], 0, 1, 'float32', 46);
+  const expect = bits(a);
+  const c = a.clone();
+  a.dispose();
+  assert.equal(Buffer.compare(bits(c), expect), 0);
+  c.dispose();
+  assert.equal(backend.dataIdMap.numDataIds(), ids, 'the shared buffer is freed with its last tensor');
+  tf.dispose([x, b, dy]);
+});
+
 test('Sum and Mean over contiguous axes use the column-sum kernel and match the cpu backend', async () => {
   const x = tf.randomNormal([3, 4, 5, 6, 7], 0, 1, 'float32', 5);
   const axesList: number[][] = [[0], [0, 1, 2, 3], [1, 2, 3], [4], [2, 3], [0, 1, 2, 3, 4], [1, 3]];
@@ -341,7 +381,7 @@ test('GlobalAveragePooling3D: spatial mean, Keras config, save/load round trip',
   assert.ok(relErr((m3.predict(inp) as tf.Tensor).dataSync(), (m.predict(inp) as tf.Tensor).dataSync()) === 0);
 });
 
-test('XAI3D_THREADS=2 gives two wasm threads, the same numbers as one thread and without SIMD, and the process exits on its own', () => {
+test('XAI3D_THREADS=2 gives two wasm threads, bit-identical numbers to one thread, the same numbers without SIMD, and the process exits on its own', () => {
   const script = path.join(__dirname, 'fixtures', 'threads-probe.ts');
   const runs: [string, string][] = [['1', '1'], ['2', '1'], ['2', '0']];
   const results = runs.map(([threads, simdOn]) => {
@@ -352,6 +392,7 @@ test('XAI3D_THREADS=2 gives two wasm threads, the same numbers as one thread and
   });
   assert.deepEqual(results.map((r) => [r.threads, r.simd]), [[1, true], [2, true], [2, false]]);
   const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
+  assert.equal(results[1].bits, results[0].bits, 'two threads give the same bits as one');
   for (const r of results.slice(1)) {
     assert.ok(close(r.s, results[0].s), `loss ${r.s} vs ${results[0].s}`);
     assert.ok(close(r.g[0], results[0].g[0]) && close(r.g[1], results[0].g[1]), `gradients ${r.g} vs ${results[0].g}`);

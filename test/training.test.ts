@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend/select';
 import { loadMnist3d } from '../lib/data/mnist3d/dataset';
 import { kFoldSplits } from '../lib/data/folds';
-import { EarlyStopping, evaluate, loadFoldModel, trainKFold, trainRunDir, accuracyTableCsv } from '../lib/training/train';
+import { EarlyStopping, evaluate, loadFoldModel, trainKFold, trainRunDir, trainStep, accuracyTableCsv } from '../lib/training/train';
 import { PROJECT_ROOT } from '../lib/env/paths';
 import { buildModel, parameterCount, PRESET_NAMES } from '../lib/models/presets';
 import { TINY_TRAIN } from './fixtures/train-config';
@@ -64,6 +64,32 @@ test('early stopping stops after `patience` epochs without improvement and remem
   const es3 = new EarlyStopping(2, 0, 3);
   assert.deepEqual([0.5, 0.9, 0.95, 0.9, 0.92, 0.93].map((l, e) => es3.update(e, l)), [false, false, false, false, false, true]);
   assert.equal(es3.bestEpoch, 3, 'epoch 0 (the lowest loss) was in the warm-up');
+});
+
+test('one training step equals Keras trainOnBatch (loss and updated weights) and counts the batch\'s correct predictions', async () => {
+  const make = () => buildModel('mnist-2conv', { inputSize: 8, classes: 3, baseWidth: 2, seed: 5 });
+  const x = tf.randomUniform([6, 8, 8, 8, 1], 0, 1, 'float32', 11);
+  const y = tf.oneHot(tf.tensor1d([0, 1, 2, 2, 1, 0], 'int32'), 3);
+  const keras = make();
+  keras.compile({ optimizer: tf.train.adam(0.01), loss: (a: tf.Tensor, b: tf.Tensor) => tf.losses.softmaxCrossEntropy(a, b) });
+  const ours = make();
+  const opt = tf.train.adam(0.01);
+  // Predictions before the step: the hits are counted on the forward pass the gradient is taken through.
+  const before = (ours.predict(x) as tf.Tensor2D).argMax(1).arraySync() as number[];
+  const expectHits = before.filter((p, i) => p === [0, 1, 2, 2, 1, 0][i]).length;
+  for (let k = 0; k < 3; k++) {
+    const kl = (await keras.trainOnBatch(x, y)) as number;
+    const r = trainStep(ours, opt, x, y);
+    assert.ok(Math.abs(kl - r.loss) <= 1e-6 * Math.max(1, Math.abs(kl)), `step ${k}: loss ${r.loss} vs trainOnBatch ${kl}`);
+    if (k === 0) assert.equal(r.hits, expectHits);
+  }
+  const a = keras.getWeights().map((w) => w.dataSync());
+  const b = ours.getWeights().map((w) => w.dataSync());
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) assert.ok(Math.abs(a[i][j] - b[i][j]) <= 1e-6, `weight ${i}[${j}]: ${b[i][j]} vs ${a[i][j]}`);
+  tf.dispose([x, y]);
+  opt.dispose();
+  keras.dispose();
+  ours.dispose();
 });
 
 test('same seed and config give the same weights; the saved model holds the best epoch', { timeout: 300_000 }, async () => {

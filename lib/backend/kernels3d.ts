@@ -30,26 +30,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { simd, type SimdRuntime } from './simd/index';
+import { align8, alloc, count, dropView, f32, free, kernelCalls, ptr, view, type Kernel, type KernelArgs, type TensorInfo, type WasmBackend } from './heap';
+import { elementwiseKernels, RELU_GRAD, reluGradientConfig, reluGradKernel } from './elementwise';
 
-type TensorInfo = tf.TensorInfo;
+export { kernelCalls };
+
 type Shape5 = [number, number, number, number, number];
-
-interface DataEntry {
-  id: number;
-  memoryOffset: number;
-}
-
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array; tfjs: { disposeData(id: number): void } };
-  dataIdMap: { get(dataId: object): DataEntry | undefined; delete(dataId: object): void };
-  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
-type Kernel = (args: KernelArgs) => TensorInfo;
 
 /** Largest temporary buffer (float32 elements) a kernel allocates at once: 64 Mi elements = 256 MB. */
 const CHUNK_ELEMENTS = 64 * 1024 * 1024;
@@ -64,68 +50,14 @@ export const REPLACED_KERNELS = [
   'AvgPool3DGrad',
   'Sum',
   'Mean',
+  'Add',
+  'Relu',
+  'Identity',
 ] as const;
 
 const originals = new Map<string, tf.KernelConfig>();
 const replacements = new Map<string, tf.KernelConfig>();
 let active: 'fast' | 'stock' | 'none' = 'none';
-
-/** Calls counted per kernel and path ('fast', 'fallback'), for tests and profiling. */
-export const kernelCalls: Record<string, number> = {};
-function count(key: string): void {
-  kernelCalls[key] = (kernelCalls[key] ?? 0) + 1;
-}
-
-// ---------------------------------------------------------------- heap helpers
-
-function f32(backend: WasmBackend, t: TensorInfo): Float32Array {
-  // A fresh view every time: any allocation may grow (and so detach) the wasm memory.
-  return backend.typedArrayFromHeap(t) as Float32Array;
-}
-
-function alloc(backend: WasmBackend, shape: number[]): TensorInfo {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const t = backend.makeOutput(shape, 'float32');
-  if (size > 0 && backend.dataIdMap.get(t.dataId)?.memoryOffset === 0) {
-    backend.dataIdMap.delete(t.dataId);
-    throw new Error(
-      `wasm heap exhausted allocating ${((size * 4) / 2 ** 20).toFixed(0)} MB for a tensor of shape [${shape}] ` +
-        '(the wasm heap is capped at 4 GB): use a smaller batch size',
-    );
-  }
-  return t;
-}
-
-/** Byte address of a tensor's data in the wasm memory. */
-function ptr(backend: WasmBackend, t: TensorInfo): number {
-  const entry = backend.dataIdMap.get(t.dataId);
-  if (!entry) throw new Error('tensor data is not in the wasm memory');
-  return entry.memoryOffset;
-}
-
-/** The next multiple of 8 (for float64 views), as an unsigned address (wasm addresses go up to 4 GB). */
-function align8(address: number): number {
-  return Math.ceil(address / 8) * 8;
-}
-
-function free(backend: WasmBackend, t: TensorInfo): void {
-  backend.disposeData(t.dataId);
-}
-
-/** A tensor viewing `shape` elements of `base` from element `offset` on (no copy). Release with dropView. */
-function view(backend: WasmBackend, base: TensorInfo, offset: number, shape: number[]): TensorInfo {
-  const entry = backend.dataIdMap.get(base.dataId)!;
-  return backend.makeOutput(shape, 'float32', entry.memoryOffset + 4 * offset);
-}
-
-/** Forget a view without freeing the memory it points into (which belongs to its base tensor). */
-function dropView(backend: WasmBackend, v: TensorInfo): void {
-  const entry = backend.dataIdMap.get(v.dataId);
-  if (entry) {
-    backend.wasm.tfjs.disposeData(entry.id);
-    backend.dataIdMap.delete(v.dataId);
-  }
-}
 
 function kernel(name: string): Kernel {
   const k = tf.getKernel(name, 'wasm');
@@ -1007,7 +939,13 @@ const IMPLEMENTATIONS: Record<(typeof REPLACED_KERNELS)[number], Kernel> = {
   AvgPool3DGrad: avgPool3dGradKernel,
   Sum: (args) => contiguousReduce('Sum', args),
   Mean: (args) => contiguousReduce('Mean', args),
+  ...elementwiseKernels(fallback),
 };
+
+/** Can ReLU's gradient run as the fused SIMD kernel here (wasm, fast kernels on, SIMD on, float32, one shape)? */
+function reluGradFused(dy: tf.Tensor, x: tf.Tensor): boolean {
+  return active === 'fast' && simd() !== undefined && tf.getBackend() === 'wasm' && dy.dtype === 'float32' && x.dtype === 'float32' && dy.size === x.size && dy.size >= 16384;
+}
 
 function swapIn(configs: Map<string, tf.KernelConfig>): void {
   for (const [name, config] of configs) {
@@ -1040,6 +978,8 @@ export function installFast3dKernels(): void {
   }
   swapIn(replacements);
   tf.registerKernel({ kernelName: STABILISED_DIVIDE, backendName: 'wasm', kernelFunc: stabilisedDivideKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
+  tf.registerGradient(reluGradientConfig(reluGradFused));
   active = 'fast';
 }
 

@@ -62,7 +62,7 @@ export const jobCommand: Command = {
   },
 };
 
-const RUN_USAGE = `usage: xai3d run [--profile P] [--jobs N (1)] [--stages data,train,summary,report]
+const RUN_USAGE = `usage: xai3d run [--profile P] [--jobs N (1)] [--stages data,train,summary,eval,report]
 Runs the profile's graph on this machine with N worker processes; finished units are skipped.`;
 
 export const runCommand: Command = {
@@ -82,7 +82,7 @@ export const runCommand: Command = {
 };
 
 const SUBMIT_USAGE = `usage: xai3d submit --engine slurm [--profile P] [--partition X] [--time T] [--cpus N (2)] [--mem M]
-                    [--gpus N] [--account A] [--stages data,train,summary,report] [--wait]
+                    [--gpus N] [--account A] [--stages data,train,summary,eval,report] [--wait]
 Writes sbatch scripts (a job array per stage, each stage --dependency=afterok on the previous) under
 results/jobs/<profile>/slurm/, submits them, and with --wait follows them until done (exit 1 naming a failed job and
 its log). Units that are done or already queued are not submitted again.`;

@@ -68,7 +68,7 @@ export async function runOne(profile: ProfileName, id: string, root = resultsDir
 /** The report unit: every notebook (reading the cache the other units filled) and the report. */
 async function runReport(profile: ProfileName): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), '--pipeline', '--profile', profile], { stdio: 'inherit', env: process.env });
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), '--pipeline', '--jobs', '0', '--profile', profile], { stdio: 'inherit', env: process.env });
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`the notebooks and report failed (exit ${code})`))));
   });
 }
@@ -103,6 +103,22 @@ export async function profileStatus(profile: ProfileName, root = resultsDir()): 
   return out;
 }
 
+/** Per unit: its own estimated seconds plus the longest chain of units that wait for it. */
+export function remainingPathSeconds(jobs: JobSpec[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const dependents = new Map<string, JobSpec[]>();
+  for (const j of jobs) for (const d of j.deps) dependents.set(d, [...(dependents.get(d) ?? []), j]);
+  const visit = (j: JobSpec): number => {
+    const known = out.get(j.id);
+    if (known !== undefined) return known;
+    const v = j.cpuSeconds + Math.max(0, ...(dependents.get(j.id) ?? []).map(visit));
+    out.set(j.id, v);
+    return v;
+  };
+  for (const j of jobs) visit(j);
+  return out;
+}
+
 /** Run the graph locally with `workers` processes (each with its own wasm threads). Stops at the first failure. */
 export async function runLocal(profile: ProfileName, workers: number, stages: Stage[] = STAGES, root = resultsDir(), log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<void> {
   const jobs = profileJobs(profile).filter((j) => stages.includes(j.stage));
@@ -113,11 +129,14 @@ export async function runLocal(profile: ProfileName, workers: number, stages: St
     log(`run: nothing to do for profile ${profile} (every unit of stages ${stages.join(', ')} is done)`);
     return;
   }
+  const pathSeconds = remainingPathSeconds(jobs);
+  const started = new Map<string, number>();
   const running = new Map<string, Promise<{ id: string; code: number | null }>>();
   const threads = Math.max(1, Math.floor(os.cpus().length / workers));
   let failed: string | undefined;
   while ((todo.length > 0 || running.size > 0) && !failed) {
-    const ready = todo.filter((j) => j.deps.every((d) => done.has(d) || !jobs.some((x) => x.id === d)));
+    // Longest remaining path first (the critical path's units start as soon as they can).
+    const ready = todo.filter((j) => j.deps.every((d) => done.has(d) || !jobs.some((x) => x.id === d))).sort((a, b) => pathSeconds.get(b.id)! - pathSeconds.get(a.id)!);
     while (running.size < workers && ready.length > 0) {
       const job = ready.shift()!;
       todo.splice(todo.indexOf(job), 1);
@@ -125,6 +144,7 @@ export async function runLocal(profile: ProfileName, workers: number, stages: St
       fs.mkdirSync(path.dirname(logFile), { recursive: true });
       const out = fs.openSync(logFile, 'w');
       log(`run: start ${job.id} (log ${logFile})`);
+      started.set(job.id, Date.now());
       const child = spawn(process.execPath, [BIN, 'job', job.id, '--profile', profile], { stdio: ['ignore', out, out], env: { ...process.env, XAI3D_RESULTS: root, XAI3D_THREADS: process.env.XAI3D_THREADS ?? String(threads) } });
       running.set(job.id, new Promise((resolve) => child.on('close', (code) => { fs.closeSync(out); resolve({ id: job.id, code }); })));
     }
@@ -136,7 +156,7 @@ export async function runLocal(profile: ProfileName, workers: number, stages: St
     running.delete(r.id);
     if (r.code === 0) {
       done.add(r.id);
-      log(`run: done ${r.id} (${done.size}/${profileJobs(profile).length} units done)`);
+      log(`run: done ${r.id} in ${((Date.now() - started.get(r.id)!) / 1000).toFixed(0)} s (${done.size}/${profileJobs(profile).length} units done)`);
     } else failed = r.id;
   }
   if (failed) {

@@ -9,6 +9,8 @@
  *   train/<dataset>/<model>/summary  the run's summary once all folds exist             (after its folds)
  *   eval/sanity/<dataset>            the sanity study of lib/workflow/spec.ts            (after its model's summary)
  *   eval/aopc/<dataset>              the AOPC studies of lib/workflow/spec.ts            (after the family's summaries)
+ *   eval/localisation/oasis2/<model> the explanations notebook 07 scores against the     (after its model's summary)
+ *                                    ground truth (none for a model at its baseline)
  *   report                           every notebook (explanations, AOPC, sanity checks,   (after every summary)
  *                                    localisation: cached) and the report
  */
@@ -23,7 +25,9 @@ import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
 import { foldTestIndices } from '../explain/cached';
 import { cachedSanity } from '../evaluate/workflows';
 import { aopcEntries, sanityResults } from '../workflow/studies';
-import { aopcPerturbations, aopcStudies, sanityStudy } from '../workflow/spec';
+import { aopcPerturbations, aopcStudies, localisationStudy, sanityStudy } from '../workflow/spec';
+import { cachedExplanation } from '../explain/cached';
+import { runClassification } from '../training/metrics';
 
 export type Stage = 'data' | 'train' | 'summary' | 'eval' | 'report';
 export const STAGES: Stage[] = ['data', 'train', 'summary', 'eval', 'report'];
@@ -129,6 +133,14 @@ export function profileJobs(name: ProfileName): JobSpec[] {
     evals.push(id);
     jobs.push({ id, stage: 'eval', deps: models.map((m) => `train/${dataset}/${m}/summary`), cpuSeconds: Math.round(passes * 0.025 * (side / 64) ** 3) + 10, memoryMb: 3000, dataset });
   }
+  const loc = localisationStudy(profile);
+  for (const model of profile.oasisModels as PresetName[]) {
+    const id = `eval/localisation/oasis2/${model}`;
+    evals.push(id);
+    // Per session: one forward + backward per method (Integrated Gradients: one per step), about 0.15 s at 64^3.
+    const passes = loc.methods.reduce((n, m) => n + (m.method === 'integrated-gradients' ? m.steps ?? 32 : 1), 0);
+    jobs.push({ id, stage: 'eval', deps: [`train/oasis2/${model}/summary`], cpuSeconds: Math.round(loc.images * passes * 0.15 * (profile.oasisSize / 64) ** 3) + 10, memoryMb: 3000, dataset: 'oasis2', model });
+  }
   jobs.push({ id: 'report', stage: 'report', deps: [...summaries, ...evals], cpuSeconds: 600, memoryMb: 4000 });
   return jobs;
 }
@@ -208,6 +220,19 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
         for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset!), st.withRandom);
       }
     }
+    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
+    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    return;
+  }
+  if (job.stage === 'eval' && job.id.startsWith('eval/localisation/')) {
+    const study = localisationStudy(profile);
+    const run = await trainKFold(ds, cfg, { onlyFolds: [] });
+    if (run.folds.length !== cfg.folds) throw new Error(`${job.id}: ${job.model} is not fully trained; run its train jobs first`);
+    const cls = runClassification(run, ds);
+    if (cls.aboveBaseline) {
+      const images = foldTestIndices(run, study.fold, ds).slice(0, study.images);
+      for (const m of study.methods) await cachedExplanation(run, study.fold, ds, images, m);
+    } else process.stderr.write(`${job.id}: ${cls.gate}; nothing to explain\n`);
     fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
     fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
     return;

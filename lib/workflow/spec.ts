@@ -105,3 +105,35 @@ export function aopcStudies(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2
     methods: { dataset, models: 'family', fold: 0, images: profile.evalImagesOasis, methods: [{ method: 'cam' }, { method: 'lrp', composite: 'composite3' }], configs: [{ strideVoxels: stride, steps: Math.min(50, (side / stride) ** 3), seed: 0 }], withRandom: true },
   };
 }
+
+/**
+ * The methods scored against the ground truth (notebook 07): the thesis's (CAM, gradient, input x gradient, the three
+ * LRP composites), Grad-CAM, and two of the anchors' (Grad-CAM++, Integrated Gradients with a black baseline).
+ */
+export const LOCALISATION_METHODS: ExplainOptions[] = [
+  { method: 'cam' },
+  { method: 'gradcam' },
+  { method: 'gradcampp' },
+  { method: 'gradient' },
+  { method: 'inputxgradient' },
+  { method: 'integrated-gradients' },
+  { method: 'lrp', composite: 'composite1' },
+  { method: 'lrp', composite: 'composite2' },
+  { method: 'lrp', composite: 'composite3' },
+];
+
+export interface LocalisationStudy {
+  dataset: 'oasis2';
+  fold: number;
+  /** The first `images` test sessions of the fold (of the family's first run: all runs share the split). */
+  images: number;
+  methods: ExplainOptions[];
+}
+
+/**
+ * The localisation study of notebook 07: every OASIS-2 model of the profile that is above its baseline (a model at
+ * its baseline is not explained at all: there is nothing in its maps to score).
+ */
+export function localisationStudy(profile: ProfileConfig): LocalisationStudy {
+  return { dataset: 'oasis2', fold: 0, images: profile.localisationImagesOasis, methods: LOCALISATION_METHODS };
+}

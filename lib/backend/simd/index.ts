@@ -28,6 +28,9 @@ export const SIMD_KERNELS = [
   'avgPool2Grad',
   'rowSums',
   'stabilisedDivide',
+  'biasAdd',
+  'relu',
+  'reluGrad',
 ] as const;
 export type SimdKernelName = (typeof SIMD_KERNELS)[number];
 

@@ -594,4 +594,53 @@
             (v128.bitselect (local.get $pe) (local.get $ne) (f32x4.ge (local.get $zv) (f32x4.splat (f32.const 0)))))))
       (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
+
+  ;; ------------------------------------------------------------------ elementwise (training steps)
+  ;; Bias add: out[m, i] = x[m, i] + b[i] for rows m in [t0, t1) of `inner` floats (a multiple of 4).
+  (func (export "biasAdd")
+    (param $x i32) (param $b i32) (param $out i32) (param $inner i32) (param $t0 i32) (param $t1 i32)
+    (local $o i32) (local $end i32) (local $bb i32) (local $bEnd i32)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (local.set $o (i32.shl (i32.mul (local.get $t0) (local.get $inner)) (i32.const 2)))
+    (local.set $end (i32.shl (i32.mul (local.get $t1) (local.get $inner)) (i32.const 2)))
+    (local.set $bEnd (i32.add (local.get $b) (i32.shl (local.get $inner) (i32.const 2))))
+    (loop $rows
+      (local.set $bb (local.get $b))
+      (loop $cols
+        (v128.store (i32.add (local.get $out) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (local.get $bb))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $bb (i32.add (local.get $bb) (i32.const 16)))
+        (br_if $cols (i32.lt_u (local.get $bb) (local.get $bEnd))))
+      (br_if $rows (i32.lt_u (local.get $o) (local.get $end)))))
+
+  ;; ReLU: out = max(x, 0) (as the shipped wasm kernel: -0 becomes +0, NaN stays NaN), over 4-float vectors [t0, t1).
+  (func (export "relu")
+    (param $x i32) (param $out i32) (param $t0 i32) (param $t1 i32)
+    (local $o i32) (local $end i32) (local $v v128)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (local.set $o (i32.shl (local.get $t0) (i32.const 4)))
+    (local.set $end (i32.shl (local.get $t1) (i32.const 4)))
+    (loop $vecs
+      (local.set $v (v128.load (i32.add (local.get $x) (local.get $o))))
+      (v128.store (i32.add (local.get $out) (local.get $o))
+        (f32x4.max (local.get $v) (f32x4.splat (f32.const 0))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
+
+  ;; ReLU's gradient: out = dy * (x > 0 ? 1 : 0) (tfjs's dy * step(x), the same bits, -0 included; for a NaN x
+  ;; tfjs's step gives NaN, this 0), over 4-float vectors [t0, t1).
+  (func (export "reluGrad")
+    (param $dy i32) (param $x i32) (param $out i32) (param $t0 i32) (param $t1 i32)
+    (local $o i32) (local $end i32) (local $one v128)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (local.set $o (i32.shl (local.get $t0) (i32.const 4)))
+    (local.set $end (i32.shl (local.get $t1) (i32.const 4)))
+    (loop $vecs
+      (v128.store (i32.add (local.get $out) (local.get $o))
+        (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $o)))
+          (v128.and (local.get $one) (f32x4.gt (v128.load (i32.add (local.get $x) (local.get $o))) (f32x4.splat (f32.const 0))))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
 )
