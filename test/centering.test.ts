@@ -125,3 +125,28 @@ test('AOPC with the reference perturbation: a region replaced by the reference; 
   const plain = buildModel('oasis-3conv', { inputSize: 16, baseWidth: 4, seed: 1 });
   assert.throws(() => aopc(plain, [other], [16, 16, 16], [heat], { strideVoxels: 8, steps: 8, perturb: { kind: 'reference' } }), /needs a model with an input centering/);
 });
+
+test("IG and occlusion with baseline 'reference': completeness against the mean brain, nothing to occlude at it; refused without a centering", () => {
+  const { model, reference } = centredModel(16, 5);
+  const { integratedGradients, occlusion } = require('../lib/explain/attribution') as typeof import('../lib/explain/attribution');
+  const x = tf.tensor5d(Float32Array.from({ length: 16 ** 3 }, (_, i) => (i % 11) / 11), [1, 16, 16, 16, 1]);
+  const ig = integratedGradients(model, x, { steps: 64, baseline: 'reference' });
+  const logits = (v: Float32Array) => (model.predict(tf.tensor5d(v, [1, 16, 16, 16, 1])) as tf.Tensor).dataSync();
+  const c = ig.classes[0];
+  const expected = logits(x.dataSync() as Float32Array)[c] - logits(reference)[c];
+  assert.ok(Math.abs(expected - ig.reference[0]) < 1e-4, 'the reported reference difference is against the mean brain');
+  const total = ig.maps[0].reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total - expected) <= 0.01 * Math.abs(expected), `completeness: sum ${total} vs logit(x) - logit(reference) ${expected}`);
+  // Occluding the reference volume with itself changes nothing; another volume's map is the logit drop per window.
+  const atRef = occlusion(model, tf.tensor5d(reference, [1, 16, 16, 16, 1]), { window: 8, stride: 8, baseline: 'reference' });
+  assert.ok(atRef.maps[0].every((v) => Math.abs(v) < 1e-5), 'nothing to occlude at the reference');
+  const occ = occlusion(model, x, { window: 8, stride: 8, baseline: 'reference' });
+  const v = Float32Array.from(x.dataSync());
+  for (let d = 0; d < 8; d++) for (let h = 0; h < 8; h++) for (let w = 0; w < 8; w++) { const i = (d * 16 + h) * 16 + w; v[i] = reference[i]; }
+  const drop = logits(x.dataSync() as Float32Array)[occ.classes[0]] - logits(v)[occ.classes[0]];
+  assert.ok(Math.abs(occ.maps[0][0] - drop) < 1e-4, `first window: ${occ.maps[0][0]} vs ${drop}`);
+  const plain = buildModel('oasis-3conv', { inputSize: 16, baseWidth: 4, seed: 1 });
+  assert.throws(() => occlusion(plain, x, { window: 8, stride: 8, baseline: 'reference' }), /baseline "reference" needs a model with an input centering/);
+  assert.throws(() => integratedGradients(plain, x, { baseline: 'reference' }), /integrated gradients: baseline "reference"/);
+  x.dispose();
+});

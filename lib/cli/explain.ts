@@ -17,9 +17,9 @@ import type { Command } from './main';
 const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
                      [--composite composite1|composite2|composite3|<preset>] [--rules JSON] [--pool wta|proportional]
                      [--class K] [--layer NAME] [--low L --high H] --out FILE [--json]
-                     integrated-gradients: [--steps N (32)] [--baseline V (0)]
+                     integrated-gradients: [--steps N (32)] [--baseline V|reference (0)]
                      smoothgrad: [--samples N (20)] [--noise-level F (0.1 of max - min)] [--seed S (0)]
-                     occlusion: [--window W (8)] [--stride S (4)] [--baseline V (0)]
+                     occlusion: [--window W (8)] [--stride S (4)] [--baseline V|reference (0)]
        xai3d explain --model ... --input FILE --method lrp [--composite C] [--rules JSON] --layers all --out DIR
                      the relevance at every layer's input: DIR/NN-<layer>.npy (one volume's shape, channels last)
                      and DIR/layers.json (layer, kind, shape, sum: the conservation audit per layer)
@@ -59,7 +59,7 @@ export const explainCommand: Command = {
     for (const [flag, methods] of Object.entries(methodFlags)) if (values[flag] !== undefined && !methods.includes(method)) throw new UsageError(`--${flag} applies to --method ${methods.join(' or ')} only`);
     if (values.layer !== undefined && method !== 'gradcam' && method !== 'gradcampp') throw new UsageError(`--layer applies to --method gradcam or gradcampp only`);
     const steps = numberOption(values, 'steps', { integer: true, min: 1 });
-    const baseline = numberOption(values, 'baseline');
+    const baseline = values.baseline === 'reference' ? ('reference' as const) : numberOption(values, 'baseline');
     const samples = numberOption(values, 'samples', { integer: true, min: 1 });
     const noiseLevel = numberOption(values, 'noise-level', { min: 0 });
     const seed = numberOption(values, 'seed', { integer: true });

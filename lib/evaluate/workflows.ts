@@ -26,7 +26,13 @@ import type { Similarity } from './similarity';
 export const EVALUATION_VERSIONS = { aopc: 2, sanity: 2 } as const;
 
 export function methodLabel(e: ExplainOptions): string {
-  return e.method === 'lrp' ? `LRP ${e.composite ?? 'rules'}` : e.method.toUpperCase() === 'CAM' ? 'CAM' : e.method;
+  if (e.method === 'lrp') return `LRP ${e.composite ?? 'rules'}`;
+  if (e.method === 'cam') return 'CAM';
+  // The parameters that change what the method measures are part of its name in tables.
+  if (e.method === 'integrated-gradients' && e.baseline !== undefined) return `integrated-gradients (baseline ${e.baseline})`;
+  if (e.method === 'smoothgrad' && e.samples !== undefined) return `smoothgrad (${e.samples} samples)`;
+  if (e.method === 'occlusion' && (e.window !== undefined || e.baseline !== undefined)) return `occlusion (window ${e.window ?? 8}, stride ${e.stride ?? 4}, baseline ${e.baseline ?? 0})`;
+  return e.method;
 }
 
 /** AOPC of a fold's model and a method on `indices`, cached (heatmaps cached separately). */

@@ -21,12 +21,12 @@ import { chooseBatchSize } from '../backend/memory';
 import { Rng } from '../util/random';
 import { tidyValue } from '../util/tidy';
 import { gradCamMaps, runSteps, targetClasses, type MapResult } from './cam';
-import { disposeChain, forwardLogits, modelChain, type Step } from './chain';
+import { centeringStep, disposeChain, forwardLogits, modelChain, type Step } from './chain';
 import type { Shape3 } from './upsample';
 
 export interface IntegratedGradientsOptions {
   steps?: number;
-  baseline?: number;
+  baseline?: Baseline;
   classes?: number[];
 }
 
@@ -41,10 +41,27 @@ export interface SmoothGradOptions {
 export interface OcclusionOptions {
   window?: number;
   stride?: number;
-  baseline?: number;
+  baseline?: Baseline;
   classes?: number[];
   /** Occluded copies per forward pass (default: what fits the memory plan, at most 64). */
   batchSize?: number;
+}
+
+/**
+ * The baseline of Integrated Gradients and occlusion: a constant voxel value, or 'reference': the model's own
+ * reference volume (the training mean brain of a model with an input centering, docs/methods.md). On a brain model
+ * a constant is not neutral (0 looks like tissue loss, which is evidence for AD); the mean brain is.
+ */
+export type Baseline = number | 'reference';
+
+/** The baseline as one volume [D, H, W, C] per voxel (broadcast over the batch), or a constant. */
+function baselineOf(steps: Step[], baseline: Baseline | undefined, what: string): { value: number } | { volume: tf.Tensor } {
+  if (baseline === 'reference') {
+    const c = centeringStep(steps);
+    if (!c) throw new Error(`${what}: baseline "reference" needs a model with an input centering (a ReferenceCentering3D first layer); this model has none: give a number`);
+    return { volume: c.reference! };
+  }
+  return { value: finiteNumber(baseline ?? ATTRIBUTION_DEFAULTS.baseline, `${what}: baseline`) };
 }
 
 export const ATTRIBUTION_DEFAULTS = { igSteps: 32, baseline: 0, samples: 20, noiseLevel: 0.1, seed: 0, window: 8, stride: 4 } as const;
@@ -89,14 +106,14 @@ export interface IntegratedGradientsResult extends MapResult {
 
 export function integratedGradients(model: tf.LayersModel, x: tf.Tensor5D, opts: IntegratedGradientsOptions = {}): IntegratedGradientsResult {
   const n = positiveInt(opts.steps ?? ATTRIBUTION_DEFAULTS.igSteps, 'integrated gradients: steps');
-  const base = finiteNumber(opts.baseline ?? ATTRIBUTION_DEFAULTS.baseline, 'integrated gradients: baseline');
   const steps = modelChain(model);
   try {
+    const base = baselineOf(steps, opts.baseline, 'integrated gradients');
     return tidyValue(() => {
       const { cls, logits } = resolveClasses(steps, x, opts.classes);
       const mask = tf.oneHot(tf.tensor1d(cls, 'int32'), logits.shape[1]).cast('float32');
       const fx = tf.sum(logits.mul(mask), 1);
-      const xb = tf.fill(x.shape, base);
+      const xb = 'volume' in base ? tf.zerosLike(x).add(base.volume) : tf.fill(x.shape, base.value);
       const fb = tf.sum(forwardLogits(steps, xb).mul(mask), 1);
       const diff = x.sub(xb);
       let sum: tf.Tensor = tf.zerosLike(x);
@@ -174,7 +191,6 @@ export function occlusion(model: tf.LayersModel, x: tf.Tensor5D, opts: Occlusion
   const [b, D, H, W, C] = x.shape;
   const win = positiveInt(opts.window ?? Math.min(ATTRIBUTION_DEFAULTS.window, D, H, W), 'occlusion: window');
   const stride = positiveInt(opts.stride ?? Math.min(ATTRIBUTION_DEFAULTS.stride, win), 'occlusion: stride');
-  const base = finiteNumber(opts.baseline ?? ATTRIBUTION_DEFAULTS.baseline, 'occlusion: baseline');
   if (win > Math.min(D, H, W)) throw new Error(`occlusion: window ${win} is larger than the volume (${D}x${H}x${W})`);
   const starts = [windowStarts(D, win, stride), windowStarts(H, win, stride), windowStarts(W, win, stride)];
   const positions: [number, number, number][] = [];
@@ -182,6 +198,8 @@ export function occlusion(model: tf.LayersModel, x: tf.Tensor5D, opts: Occlusion
   const batch = chooseBatchSize(model, 'predict', opts.batchSize, 64);
   const steps = modelChain(model);
   try {
+    const base = baselineOf(steps, opts.baseline, 'occlusion');
+    const fill = 'volume' in base ? (base.volume.dataSync() as Float32Array) : null;
     const { cls, fx } = tidyValue(() => {
       const r = resolveClasses(steps, x, opts.classes);
       const mask = tf.oneHot(tf.tensor1d(r.cls, 'int32'), r.logits.shape[1]).cast('float32');
@@ -205,7 +223,7 @@ export function occlusion(model: tf.LayersModel, x: tf.Tensor5D, opts: Occlusion
           dst.set(src);
           for (let d = d0; d < d0 + win; d++) for (let h = h0; h < h0 + win; h++) for (let w = w0; w < w0 + win; w++) {
             const o = ((d * H + h) * W + w) * C;
-            for (let c = 0; c < C; c++) dst[o + c] = base;
+            for (let c = 0; c < C; c++) dst[o + c] = fill ? fill[o + c] : (base as { value: number }).value;
           }
         });
         const scores = tidyValue(() => {

@@ -33,8 +33,11 @@ export interface ExplainOptions {
   layer?: string;
   /** Integrated gradients: steps (default 32). */
   steps?: number;
-  /** Integrated gradients and occlusion: the baseline value (default 0). */
-  baseline?: number;
+  /**
+   * Integrated gradients and occlusion: the baseline, a voxel value (default 0) or 'reference' (the model's training
+   * mean volume, for models with an input centering; lib/explain/attribution.ts).
+   */
+  baseline?: number | 'reference';
   /** SmoothGrad: noisy copies (default 20), noise level as a fraction of max - min (default 0.1), seed (default 0). */
   samples?: number;
   noiseLevel?: number;

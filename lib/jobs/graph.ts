@@ -138,7 +138,7 @@ export function profileJobs(name: ProfileName): JobSpec[] {
     const id = `eval/localisation/oasis2/${model}`;
     evals.push(id);
     // Per session: one forward + backward per method (Integrated Gradients: one per step), about 0.15 s at 64^3.
-    const passes = loc.methods.reduce((n, m) => n + (m.method === 'integrated-gradients' ? m.steps ?? 32 : 1), 0);
+    const passes = loc.methods.reduce((n, m) => n + (m.method === 'integrated-gradients' ? m.steps ?? 32 : m.method === 'smoothgrad' ? m.samples ?? 20 : m.method === 'occlusion' ? Math.ceil(((profile.oasisSize - (m.window ?? 8)) / (m.stride ?? 4) + 1) ** 3 / 3) : 1), 0);
     jobs.push({ id, stage: 'eval', deps: [`train/oasis2/${model}/summary`], cpuSeconds: Math.round(loc.images * passes * 0.15 * (profile.oasisSize / 64) ** 3) + 10, memoryMb: 3000, dataset: 'oasis2', model });
   }
   jobs.push({ id: 'report', stage: 'report', deps: [...summaries, ...evals], cpuSeconds: 600, memoryMb: 4000 });

@@ -108,7 +108,9 @@ export function aopcStudies(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2
 
 /**
  * The methods scored against the ground truth (notebook 07): the thesis's (CAM, gradient, input x gradient, the three
- * LRP composites), Grad-CAM, and two of the anchors' (Grad-CAM++, Integrated Gradients with a black baseline).
+ * LRP composites), Grad-CAM, and the anchors' (Grad-CAM++, Integrated Gradients with a black baseline, 32 steps;
+ * SmoothGrad with 16 noisy copies; occlusion with 16^3 windows at stride 16 filled with the model's mean brain: a
+ * constant fill is not neutral on a brain model, docs/methods.md).
  */
 export const LOCALISATION_METHODS: ExplainOptions[] = [
   { method: 'cam' },
@@ -117,6 +119,8 @@ export const LOCALISATION_METHODS: ExplainOptions[] = [
   { method: 'gradient' },
   { method: 'inputxgradient' },
   { method: 'integrated-gradients' },
+  { method: 'smoothgrad', samples: 16 },
+  { method: 'occlusion', window: 16, stride: 16, baseline: 'reference' },
   { method: 'lrp', composite: 'composite1' },
   { method: 'lrp', composite: 'composite2' },
   { method: 'lrp', composite: 'composite3' },
