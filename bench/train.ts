@@ -8,6 +8,7 @@ import { chooseBatchSize } from '../lib/backend/memory';
 import { initBackend } from '../lib/backend/select';
 import { versions } from '../lib/env/versions';
 import { buildModel } from '../lib/models/presets';
+import { trainStep } from '../lib/training/train';
 import { peakRssMB, printTable, runChild, time } from './child';
 import type { Suite, SuiteOptions } from './suites';
 
@@ -26,18 +27,20 @@ async function childStep(args: string[]): Promise<Throughput> {
   const size = Number(sizeText);
   const info = await initBackend({ backend: 'wasm' });
   const model = buildModel(name, { inputSize: size });
-  model.compile({ optimizer: tf.train.adam(1e-5), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  const optimizer = tf.train.adam(1e-5);
   const batch = batchText === 'auto' ? chooseBatchSize(model, 'train', undefined, 64) : Number(batchText);
   const classes = model.outputs[0].shape[1] as number;
   const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32', 2), classes).cast('float32');
-  const t = await time(() => model.trainOnBatch(x, y), Number(repsText), 1);
+  const t = await time(() => trainStep(model, optimizer, x, y), Number(repsText), 1);
   return { model: name, inputSize: size, batchSize: batch, threads: info.threads, msPerStep: t.medianMs, volumesPerSec: batch / (t.medianMs / 1000), peakRssMB: peakRssMB() };
 }
 
 async function run(opts: SuiteOptions): Promise<unknown> {
   const rows = [
     runChild<Throughput>('train:step', ['mnist-6conv', '32', '32', String(opts.reps)]),
+    // The quick profile's brain model (64^3, one pooling fewer, batch 4).
+    runChild<Throughput>('train:step', ['oasis-6conv', '64', '4', String(opts.reps)]),
     runChild<Throughput>('train:step', ['oasis-6conv', '128', 'auto', String(Math.min(opts.reps, 2))]),
   ];
   printTable(rows.map((r) => ({ ...r })));

@@ -88,6 +88,11 @@ const CASES: Case[] = [
   // output widths that are and are not multiples of its 4-wide tiles.
   { x: [2, 5, 6, 7, 8], k: [3, 3, 3], f: 8, pad: 'same' },
   { x: [1, 6, 5, 9, 16], k: [3, 3, 3], f: 16, pad: 'valid' },
+  // The deepest layers: grids of 1, 2 and 3 voxels per side (computed 4 wide on a wider padding and cropped).
+  { x: [4, 2, 2, 2, 16], k: [3, 3, 3], f: 32, pad: 'same' },
+  { x: [2, 3, 3, 3, 8], k: [3, 3, 3], f: 8, pad: 'same' },
+  { x: [2, 1, 1, 1, 8], k: [3, 3, 3], f: 16, pad: 'same' },
+  { x: [2, 2, 3, 2, 4], k: [3, 3, 3], f: 6, pad: 'same' },
   { x: [3, 4, 5, 6, 8], k: [2, 2, 2], f: 24, pad: 'same' },
   { x: [1, 5, 4, 4, 3], k: [1, 3, 3], f: 8, pad: 'same' },
 ];
@@ -102,9 +107,9 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       const w = tf.randomNormal([...c.k, c.x[4], c.f], 0, 0.5, 'float32', 100 + i) as tf.Tensor5D;
       const before = { ...kernelCalls };
       const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
-      // SIMD convolution: register tiles for 8k output channels (width >= 4), else dot products over 4k input channels.
+      // SIMD convolution: register tiles for 8k output channels, else dot products over 4k input channels (any width).
       const simdFits = (outCh: number, width: number, inCh: number) =>
-        kind === 'simd' && width >= 4 && (outCh % 8 === 0 || inCh % 4 === 0);
+        kind === 'simd' && width >= 1 && (outCh % 8 === 0 || inCh % 4 === 0);
       const paths = [
         `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad), c.x[4]) ? 'simd' : 'fast'}`,
         `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3], c.f) ? 'simd' : 'fast'}`,
