@@ -72,7 +72,7 @@ export const PROFILE_CONFIGS: Record<ProfileName, ProfileConfig> = {
     oasisModels: ['oasis-3conv', 'oasis-6conv'],
     evalImagesMnist: 30,
     evalImagesOasis: 10,
-    localisationImagesOasis: 40,
+    localisationImagesOasis: 60,
   },
   thesis: {
     name: 'thesis',

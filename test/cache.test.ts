@@ -150,3 +150,20 @@ test('training runs are keyed on what the volumes are made of and on the trainin
     else process.env.XAI3D_DATA = prev;
   }
 });
+
+test('the code lock: every cached computation\'s sources match the digest recorded with its version, and a change without a decision is refused', () => {
+  const lockMod = require('../lib/cache/code-lock') as typeof import('../lib/cache/code-lock');
+  assert.deepEqual(lockMod.lockProblems(), [], 'lib/cache/code-lock.json is out of date');
+  const lock = lockMod.readLock();
+  // Sources changed, version kept: the lock names the constant to bump and refuses to record it silently.
+  const stale = { ...lock, training: { ...lock.training, digest: '0000000000000000' } };
+  const problems = lockMod.lockProblems(stale);
+  assert.equal(problems.length, 1);
+  assert.match(problems[0], /training: its sources changed since version \d+ was recorded: if its numbers can change, bump TRAINING_CODE_VERSION/);
+  assert.throws(() => lockMod.updatedLock([], stale), /training: its sources changed but TRAINING_CODE_VERSION \(lib\/training\/train.ts\) is still \d+/);
+  assert.deepEqual(lockMod.updatedLock(['training'], stale), lock, 'declared same numbers: the digest is recorded');
+  // A bumped version is recorded without question.
+  const older = { ...lock, explanations: { version: lock.explanations.version - 1, digest: '0000000000000000' } };
+  assert.deepEqual(lockMod.updatedLock([], older), lock);
+  assert.throws(() => lockMod.updatedLock(['nothing'], lock), /--same-numbers nothing: not a computation/);
+});

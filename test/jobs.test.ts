@@ -38,3 +38,29 @@ test('xai3d run --jobs 2 computes the sanity and AOPC studies the notebooks then
   assert.equal(nb.status, 0, nb.stderr + nb.stdout);
   assert.deepEqual(entries(), before, 'the notebooks computed nothing new: every AOPC and sanity result was a cache hit');
 });
+
+test('local workers start the unit with the longest remaining chain first; the quick graph has a localisation unit per brain model', () => {
+  const { remainingPathSeconds } = require('../lib/jobs/engine') as typeof import('../lib/jobs/engine');
+  const { profileJobs } = require('../lib/jobs/graph') as typeof import('../lib/jobs/graph');
+  const job = (id: string, cpuSeconds: number, deps: string[] = []) => ({ id, stage: 'train' as const, deps, cpuSeconds, memoryMb: 1 });
+  // a (10) -> c (100); b (50) alone: a's chain is 110 s, b's 50 s, so a goes first although it is shorter itself.
+  const paths = remainingPathSeconds([job('a', 10), job('b', 50), job('c', 100, ['a'])]);
+  assert.deepEqual([...paths.entries()].sort(), [['a', 110], ['b', 50], ['c', 100]]);
+  const quick = profileJobs('quick');
+  for (const m of ['oasis-3conv', 'oasis-6conv']) {
+    const loc = quick.find((j) => j.id === `eval/localisation/oasis2/${m}`);
+    assert.ok(loc, m);
+    assert.deepEqual(loc!.deps, [`train/oasis2/${m}/summary`]);
+    assert.ok(quick.find((j) => j.id === 'report')!.deps.includes(loc!.id), 'the report waits for it');
+  }
+});
+
+test('the localisation sessions: half of each class in test order, the other class filling up when one runs out', () => {
+  const { localisationSessions } = require('../lib/workflow/spec') as typeof import('../lib/workflow/spec');
+  const labels = [0, 0, 0, 1, 0, 1, 0, 0, 1, 0];
+  const test = [9, 0, 1, 3, 2, 4, 5, 8, 6, 7];
+  assert.deepEqual(localisationSessions(test, labels, 4), [9, 0, 3, 5]);
+  // Three AD sessions only: all three, the rest NC.
+  assert.deepEqual(localisationSessions(test, labels, 8), [9, 0, 1, 3, 2, 4, 5, 8]);
+  assert.deepEqual(localisationSessions(test, labels, 20), test, 'never more than the fold has');
+});

@@ -15,7 +15,7 @@ import { COMPOSITES } from './lrp/composites';
  * Version of what the explanation code computes (rules, CAM, upsampling): part of the cache key. Bump it whenever a
  * change alters the maps a method produces.
  */
-export const EXPLAIN_CODE_VERSION = 3;
+export const EXPLAIN_CODE_VERSION = 4;
 
 export interface CachedExplanation extends Explanation {
   indices: number[];

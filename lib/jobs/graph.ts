@@ -25,7 +25,7 @@ import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
 import { foldTestIndices } from '../explain/cached';
 import { cachedSanity } from '../evaluate/workflows';
 import { aopcEntries, sanityResults } from '../workflow/studies';
-import { aopcPerturbations, aopcStudies, localisationStudy, sanityStudy } from '../workflow/spec';
+import { aopcPerturbations, aopcStudies, localisationSessions, localisationStudy, sanityStudy } from '../workflow/spec';
 import { cachedExplanation } from '../explain/cached';
 import { runClassification } from '../training/metrics';
 
@@ -230,7 +230,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
     if (run.folds.length !== cfg.folds) throw new Error(`${job.id}: ${job.model} is not fully trained; run its train jobs first`);
     const cls = runClassification(run, ds);
     if (cls.aboveBaseline) {
-      const images = foldTestIndices(run, study.fold, ds).slice(0, study.images);
+      const images = localisationSessions(foldTestIndices(run, study.fold, ds), ds.labels, study.images);
       for (const m of study.methods) await cachedExplanation(run, study.fold, ds, images, m);
     } else process.stderr.write(`${job.id}: ${cls.gate}; nothing to explain\n`);
     fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });

@@ -129,9 +129,25 @@ export const LOCALISATION_METHODS: ExplainOptions[] = [
 export interface LocalisationStudy {
   dataset: 'oasis2';
   fold: number;
-  /** The first `images` test sessions of the fold (of the family's first run: all runs share the split). */
+  /**
+   * Test sessions of the fold scored (all runs share the split): half of them AD, half NC (localisationSessions), so
+   * the AD-only claim has as many subjects as the study can give it.
+   */
   images: number;
   methods: ExplainOptions[];
+}
+
+/**
+ * The sessions of a localisation study: from the fold's test sessions in their order, the first ceil(n / 2) of each
+ * class (when one class has fewer, the other fills up), returned in test order.
+ */
+export function localisationSessions(testIndices: number[], labels: ArrayLike<number>, n: number): number[] {
+  const classes = [...new Set(testIndices.map((i) => labels[i]))].sort((a, b) => a - b);
+  const per = Math.ceil(n / Math.max(1, classes.length));
+  const picked = new Set<number>();
+  for (const c of classes) testIndices.filter((i) => labels[i] === c).slice(0, per).forEach((i) => picked.add(i));
+  for (const i of testIndices) if (picked.size < n) picked.add(i);
+  return testIndices.filter((i) => picked.has(i)).slice(0, n);
 }
 
 /**
