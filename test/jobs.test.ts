@@ -64,3 +64,18 @@ test('the localisation sessions: half of each class in test order, the other cla
   assert.deepEqual(localisationSessions(test, labels, 8), [9, 0, 1, 3, 2, 4, 5, 8]);
   assert.deepEqual(localisationSessions(test, labels, 20), test, 'never more than the fold has');
 });
+
+test('a unit marker written by other code versions or settings does not count as done', async () => {
+  const { isDone, findJob, unitKey } = require('../lib/jobs/graph') as typeof import('../lib/jobs/graph');
+  const root = tempDir();
+  const job = findJob('tiny', 'eval/sanity/mnist3d');
+  const file = path.join(root, 'jobs', 'tiny', 'eval_sanity_mnist3d.done');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, new Date().toISOString() + '\n'); // the old marker format: a date only
+  assert.equal(await isDone('tiny', job, root), false);
+  fs.writeFileSync(file, JSON.stringify({ key: 'an older key' }));
+  assert.equal(await isDone('tiny', job, root), false);
+  fs.writeFileSync(file, JSON.stringify({ key: unitKey('tiny', job.id) }));
+  assert.equal(await isDone('tiny', job, root), true);
+  assert.notEqual(unitKey('tiny', job.id), unitKey('quick', job.id), 'the profile is part of the key');
+});

@@ -21,9 +21,13 @@ import type { VolumeDataset } from '../data/dataset';
 import { describeArchitecture, PRESETS, type PresetName } from '../models/presets';
 import { profileConfig, type ProfileConfig } from '../profiles';
 import type { ProfileName } from '../env/profile';
-import { trainKFold, trainRunDir, type TrainConfig } from '../training/train';
+import { trainKFold, trainRunDir, TRAINING_CODE_VERSION, type TrainConfig } from '../training/train';
+import { EXPLAIN_CODE_VERSION } from '../explain/cached';
+import { PHANTOM_VERSION } from '../data/oasis2/phantoms/cohort';
+import { writeJsonAtomic } from '../io/atomic';
+import { configHash } from '../util/hash';
 import { foldTestIndices } from '../explain/cached';
-import { cachedSanity } from '../evaluate/workflows';
+import { cachedSanity, EVALUATION_VERSIONS } from '../evaluate/workflows';
 import { aopcEntries, sanityResults } from '../workflow/studies';
 import { aopcPerturbations, aopcStudies, localisationSessions, localisationStudy, sanityStudy } from '../workflow/spec';
 import { cachedExplanation } from '../explain/cached';
@@ -175,12 +179,40 @@ function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', mode
   return { ...trainSettings(profile, dataset), model, seed: 0 };
 }
 
+/**
+ * What a finished data, eval or report unit computed with: the profile's settings, its studies and every code version
+ * in a cache key. Its marker file holds this key, so a marker written by older code or settings does not count
+ * (the unit runs again and its cached parts are hits, the rest is computed).
+ */
+export function unitKey(name: ProfileName, id: string): string {
+  const profile = profileConfig(name);
+  const studies = (['mnist3d', 'oasis2'] as const).map((d) => ({ sanity: sanityStudy(profile, d), aopc: aopcStudies(profile, d, d === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize), perturb: aopcPerturbations(profile, d) }));
+  const versions = { training: TRAINING_CODE_VERSION, explain: EXPLAIN_CODE_VERSION, evaluation: EVALUATION_VERSIONS, phantoms: PHANTOM_VERSION };
+  return configHash({ id, profile, studies, localisation: localisationStudy(profile), versions });
+}
+
+function markerFile(name: ProfileName, id: string, resultsRoot: string): string {
+  return path.join(resultsRoot, 'jobs', name, `${id.replace(/\//g, '_')}.done`);
+}
+
+function markerValid(name: ProfileName, id: string, resultsRoot: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(markerFile(name, id, resultsRoot), 'utf8')) as { key?: string }).key === unitKey(name, id);
+  } catch {
+    return false;
+  }
+}
+
+function writeMarker(name: ProfileName, id: string, resultsRoot: string): void {
+  writeJsonAtomic(markerFile(name, id, resultsRoot), { key: unitKey(name, id), finished: new Date().toISOString() });
+}
+
 /** Whether a unit's output is already in the cache (data and train units; the report when its page exists). */
 export async function isDone(name: ProfileName, job: JobSpec, resultsRoot: string): Promise<boolean> {
   const profile = profileConfig(name);
-  if (job.stage === 'report') return fs.existsSync(path.join(resultsRoot, 'report', 'index.html')) && fs.existsSync(path.join(resultsRoot, 'jobs', name, 'report.done'));
-  if (job.stage === 'data' || job.stage === 'eval') return fs.existsSync(path.join(resultsRoot, 'jobs', name, `${job.id.replace(/\//g, '_')}.done`));
-  const dataDone = fs.existsSync(path.join(resultsRoot, 'jobs', name, `data_${job.dataset}.done`));
+  if (job.stage === 'report') return fs.existsSync(path.join(resultsRoot, 'report', 'index.html')) && markerValid(name, 'report', resultsRoot);
+  if (job.stage === 'data' || job.stage === 'eval') return markerValid(name, job.id, resultsRoot);
+  const dataDone = markerValid(name, `data/${job.dataset}`, resultsRoot);
   if (!dataDone) return false;
   const ds = await datasetForStatus(profile, job.dataset!);
   const dir = trainRunDir(ds, trainConfig(profile, job.dataset!, job.model!), resultsRoot);
@@ -190,17 +222,14 @@ export async function isDone(name: ProfileName, job: JobSpec, resultsRoot: strin
 /** Run one unit (idempotent: a finished unit is a cache hit and returns at once). */
 export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: string, runReport: () => Promise<void>): Promise<void> {
   const profile = profileConfig(name);
-  const marker = (id: string) => path.join(resultsRoot, 'jobs', name, `${id.replace(/\//g, '_')}.done`);
   if (job.stage === 'data') {
     await datasetOf(profile, job.dataset!);
-    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
-    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    writeMarker(name, job.id, resultsRoot);
     return;
   }
   if (job.stage === 'report') {
     await runReport();
-    fs.mkdirSync(path.dirname(marker('report')), { recursive: true });
-    fs.writeFileSync(marker('report'), new Date().toISOString() + '\n');
+    writeMarker(name, 'report', resultsRoot);
     return;
   }
   const ds = await datasetOf(profile, job.dataset!);
@@ -220,8 +249,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
         for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset!), st.withRandom);
       }
     }
-    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
-    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    writeMarker(name, job.id, resultsRoot);
     return;
   }
   if (job.stage === 'eval' && job.id.startsWith('eval/localisation/')) {
@@ -233,8 +261,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
       const images = localisationSessions(foldTestIndices(run, study.fold, ds), ds.labels, study.images);
       for (const m of study.methods) await cachedExplanation(run, study.fold, ds, images, m);
     } else process.stderr.write(`${job.id}: ${cls.gate}; nothing to explain\n`);
-    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
-    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    writeMarker(name, job.id, resultsRoot);
     return;
   }
   if (job.stage === 'eval') {
@@ -244,8 +271,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
     const images = foldTestIndices(run, study.fold, ds).slice(0, study.images);
     await sanityResults(run, study.fold, ds, images, study.methods);
     if (study.camDenseOnly) await cachedSanity(run, study.fold, ds, images, { method: 'cam' }, { camLayers: 'dense-only' });
-    fs.mkdirSync(path.dirname(marker(job.id)), { recursive: true });
-    fs.writeFileSync(marker(job.id), new Date().toISOString() + '\n');
+    writeMarker(name, job.id, resultsRoot);
     return;
   }
   if (job.stage === 'train') await trainKFold(ds, cfg, { onlyFolds: [job.fold! - 1] });
