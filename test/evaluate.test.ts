@@ -8,7 +8,7 @@ import { initBackend } from '../lib/backend/select';
 import { aopc, greedyOrder, uniformOrder, resolveAopcConfig } from '../lib/evaluate/aopc';
 import { pearson, ranks, similarity, spearman, ssim3d } from '../lib/evaluate/similarity';
 import { layerSeed, normalisedChange, sanityCheck, stepStatus, weightLayersTopDown } from '../lib/evaluate/sanity';
-import { localisation, positiveShareInside, relevancePerRegion } from '../lib/evaluate/localisation';
+import { localisation, positiveShareInside, relevancePerRegion, topKInside } from '../lib/evaluate/localisation';
 import { modelChain, disposeChain, forwardChain } from '../lib/explain/chain';
 import { explainTensor } from '../lib/explain/explain';
 import { buildModel } from '../lib/models/presets';
@@ -359,4 +359,20 @@ test('MoRF >= random >= LeRF on a trained model; the aopc and sanity CLIs write 
   assert.match(badT.stderr, /--threshold 2: the normalised change lies in \[0, 1\]/);
   assert.ok(!fs.existsSync(path.join(dir, 't.json')));
   x.dispose();
+});
+
+test('rank accuracy: the top-k count without a comparator sort equals sorting every voxel by (value desc, index asc)', () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let trial = 0; trial < 40; trial++) {
+    const n = 50 + Math.floor(rand() * 400);
+    // Few distinct values (many ties), zeros of both signs, negatives.
+    const map = Float32Array.from({ length: n }, () => { const v = Math.floor(rand() * 7) - 3; return v === 0 && rand() < 0.5 ? -0 : v / 2; });
+    const region = Uint8Array.from({ length: n }, () => (rand() < 0.3 ? 1 : 0));
+    for (const k of [0, 1, Math.floor(n / 3), n - 1, n]) {
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => map[b] - map[a] || a - b);
+      const want = order.slice(0, k).filter((i) => region[i]).length;
+      assert.equal(topKInside(map, region, k), want, `trial ${trial}, n ${n}, k ${k}`);
+    }
+  }
 });

@@ -17,7 +17,19 @@ import { EXPLAIN_CODE_VERSION } from '../explain/cached';
 import { EVALUATION_VERSIONS } from '../evaluate/workflows';
 import { TRAINING_CODE_VERSION } from '../training/train';
 
-const KERNELS = ['lib/backend/kernels3d.ts', 'lib/backend/elementwise.ts', 'lib/backend/heap.ts', 'lib/backend/simd/kernels.wat'];
+// The wasm kernels (every file that computes a kernel's numbers) and the memory plan (it picks batch sizes).
+const KERNELS = [
+  'lib/backend/kernels3d.ts',
+  'lib/backend/kernel-common.ts',
+  'lib/backend/conv3d.ts',
+  'lib/backend/conv3d-filter-grad.ts',
+  'lib/backend/pool3d.ts',
+  'lib/backend/reduce.ts',
+  'lib/backend/elementwise.ts',
+  'lib/backend/heap.ts',
+  'lib/backend/simd/kernels.wat',
+  'lib/backend/memory.ts',
+];
 
 export interface Computation {
   /** The constant in the cache key, and where it is defined. */

@@ -24,6 +24,34 @@ export interface LocalisationScores {
   chancePointing: number;
 }
 
+/**
+ * How many of the k highest voxels (ties broken by the lower voxel index) lie inside `region`: the threshold is the
+ * k-th largest value (a native numeric sort of a copy), every voxel above it counts, and voxels equal to it count in
+ * index order until k are taken. The same as sorting all indices by (value desc, index asc), without the comparator.
+ */
+export function topKInside(heatmap: ArrayLike<number>, region: Uint8Array, k: number): number {
+  const n = heatmap.length;
+  if (k <= 0) return 0;
+  const sorted = Float64Array.from(heatmap).sort();
+  const t = sorted[n - Math.min(k, n)];
+  let above = 0;
+  let hits = 0;
+  for (let i = 0; i < n; i++) {
+    if (heatmap[i] > t) {
+      above++;
+      if (region[i]) hits++;
+    }
+  }
+  let ties = Math.min(k, n) - above;
+  for (let i = 0; i < n && ties > 0; i++) {
+    if (heatmap[i] === t) {
+      ties--;
+      if (region[i]) hits++;
+    }
+  }
+  return hits;
+}
+
 function dilate(mask: Uint8Array, shape: Shape3, r: number): Uint8Array {
   if (r <= 0) return mask;
   const [D, H, W] = shape;
@@ -82,9 +110,7 @@ export function localisation(heatmap: ArrayLike<number>, mask: ArrayLike<number>
   let constant = true;
   for (let i = 1; i < n && constant; i++) if (heatmap[i] !== heatmap[0]) constant = false;
   if (size === 0 || constant) return { relevanceMassAccuracy: NaN, relevanceRankAccuracy: NaN, pointingGame: NaN, regionVoxels: size, chanceMass: universe > 0 ? regionIn / universe : NaN, chancePointing: universe > 0 ? tolerantIn / universe : NaN };
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => heatmap[b] - heatmap[a] || a - b);
-  let hits = 0;
-  for (let k = 0; k < size; k++) if (region[order[k]]) hits++;
+  const hits = topKInside(heatmap, region, size);
   let pointed = 0;
   for (let i = 0; i < n && !pointed; i++) if (heatmap[i] === max && tolerant[i]) pointed = 1;
   return {
