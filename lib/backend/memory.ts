@@ -12,9 +12,11 @@
  *   oasis-6conv 128^3, train: batch 1/2/4 -> 1081/1755/3141 MB, batch 8 fails; activations 108 MB/sample
  *   mnist-6conv 32^3, train: batch 8/32/64 -> 644/1444/2854 MB; activations 6.1 MB/sample
  *   input gradient (explanations): oasis 897/1501/2901 MB at batch 1/2/4; mnist batch 32 1489 MB, batch 128 fails
- * and the multiples below bound all of them from above. (Measured with the first kernels, whose temporary buffers were
- * larger than the SIMD kernels' zero-padded copies; the estimate is therefore conservative now, and test/memory.test.ts
- * checks that it still bounds live measurements from above without being wildly pessimistic.)
+ * and the multiples below bound all of them from above. Recalibrated for training (2026-12-01) after the Identity
+ * kernel stopped copying every tensor the tape saves: oasis-6conv 128^3 batch 4/8 -> 2023/3945 MB (batch 8 runs, 4 %
+ * under the cap, too close to plan on: the planner allows 6), mnist-6conv 32^3 batch 32/64 -> 933/1923 MB, about
+ * 4.5-5.1 x the activation bytes per sample plus about 100 MB; 5.5 x plus 256 MB bounds every one (batch 1: 530 MB). test/memory.test.ts checks that the estimate still
+ * bounds live measurements from above without being wildly pessimistic.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
@@ -28,9 +30,9 @@ export type MemoryMode = 'predict' | 'gradient' | 'lrp' | 'train';
 // LRP keeps every layer's input and the relevance of each layer alive at once: measured on oasis-6conv at 128^3
 // (wasm heap high-water mark, composite 3) 1.04 / 1.84 / 2.71 / 3.86 GB for 1 / 2 / 3 / 4 volumes, about 8-11 x the
 // activation bytes per volume; 12 x keeps the plan above every measurement.
-const PER_SAMPLE_FACTOR: Record<MemoryMode, number> = { predict: 3, gradient: 7, lrp: 12, train: 7 };
+const PER_SAMPLE_FACTOR: Record<MemoryMode, number> = { predict: 3, gradient: 7, lrp: 12, train: 5.5 };
 const PARAM_COPIES: Record<MemoryMode, number> = { predict: 1, gradient: 2, lrp: 2, train: 4 };
-const TEMP_BYTES: Record<MemoryMode, number> = { predict: 320 * 2 ** 20, gradient: 512 * 2 ** 20, lrp: 512 * 2 ** 20, train: 512 * 2 ** 20 };
+const TEMP_BYTES: Record<MemoryMode, number> = { predict: 320 * 2 ** 20, gradient: 512 * 2 ** 20, lrp: 512 * 2 ** 20, train: 256 * 2 ** 20 };
 
 /** float32 bytes of one sample's input and every layer's output. */
 export function activationBytesPerSample(model: tf.LayersModel): number {
