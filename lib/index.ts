@@ -45,7 +45,7 @@ export { explainTensor, explainDataset, METHODS, type Method, type ExplainOption
 export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
 export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit, type LayerRelevance } from './explain/lrp/lrp';
 export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';
-export { makeRule, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flatRule, wSquareRule, RULE_NAMES, type RuleSpec } from './explain/lrp/rules';
+export { makeRule, registerRule, ruleNames, zeroRule, epsilonRule, gammaRule, alphaBetaRule, zbRule, flatRule, wSquareRule, RULE_NAMES, type RuleSpec, type Rule, type RuleFactory } from './explain/lrp/rules';
 export { modelChain, disposeChain, SUPPORTED_LAYERS } from './explain/chain';
 export { upsampleTrilinear } from './explain/upsample';
 export { readInputVolume, saveHeatmap, writeHeatmap } from './explain/heatmap-io';

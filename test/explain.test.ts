@@ -13,7 +13,7 @@ import { buildModel } from '../lib/models/presets';
 import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { modelChain, disposeChain, forwardChain, type Step } from '../lib/explain/chain';
 import { applyRule, lrp } from '../lib/explain/lrp/lrp';
-import { alphaBetaRule, epsilonRule, flatRule, gammaRule, makeRule, wSquareRule, zbRule, zeroRule } from '../lib/explain/lrp/rules';
+import { alphaBetaRule, epsilonRule, EPS_STABILISER, flatRule, gammaRule, makeRule, registerRule, ruleNames, wSquareRule, zbRule, zeroRule } from '../lib/explain/lrp/rules';
 import { assignRules, thesisPosition } from '../lib/explain/lrp/composites';
 import { cam, gradCam, gradients } from '../lib/explain/cam';
 import { upsampleTrilinear } from '../lib/explain/upsample';
@@ -73,6 +73,27 @@ test('CAM: mean of the raw map + the class bias equals the logit; trilinear upsa
   assert.deepEqual(gc.rawShape, [8, 8, 8], 'conv3 follows the first max pooling');
   assert.ok(gc.maps[0].every((v) => v >= 0));
   assert.throws(() => gradCam(m, x, { layer: 'dense' }), /"dense" is not a Conv3D layer of this model; use one of conv1, conv2, conv3, conv4/);
+});
+
+test('a rule registered from user code works by name in LRP (here epsilon written as terms) and is listed; bad registrations are refused', () => {
+  // LRP-epsilon from scratch: one group, one term, the layer as it is, a stabiliser read from the spec.
+  registerRule('my-epsilon', (spec) => ({ name: 'my-epsilon', params: { epsilon: Number(spec.eps ?? 0.1) }, stabiliser: Number(spec.eps ?? 0.1), groups: [{ coef: 1, terms: [{ coef: 1, input: (a) => a, weight: (w) => w, bias: (b) => b }] }] }));
+  assert.ok(ruleNames().includes('my-epsilon') && ruleNames().indexOf('zero') === 0);
+  const m = randomModel('mnist-3conv', 16, 9);
+  const x = tf.randomUniform([2, 16, 16, 16, 1], 0, 1, 'float32', 9) as tf.Tensor5D;
+  const mine = lrp(m, x, { pool: 'wta', rules: { conv2: { rule: 'my-epsilon', eps: 0.5 }, dense: { rule: 'my-epsilon', eps: 0.5 } } });
+  const builtIn = lrp(m, x, { pool: 'wta', rules: { conv2: { rule: 'epsilon', epsilon: 0.5 }, dense: { rule: 'epsilon', epsilon: 0.5 } } });
+  const plain = lrp(m, x, { pool: 'wta' });
+  for (let k = 0; k < 2; k++) {
+    assert.ok(relErr(mine.maps[k], builtIn.maps[k]) < 1e-6, `volume ${k}: ${relErr(mine.maps[k], builtIn.maps[k])}`);
+    assert.ok(relErr(mine.maps[k], plain.maps[k]) > 1e-3, 'the rule is applied (it differs from LRP-0)');
+  }
+  assert.throws(() => registerRule('epsilon', () => zeroRule()), /already registered/);
+  assert.throws(() => registerRule('Bad Name', () => zeroRule()), /lower-case/);
+  registerRule('broken', () => ({ name: 'broken', params: {}, stabiliser: EPS_STABILISER, groups: [] }));
+  assert.throws(() => makeRule({ rule: 'broken' }), /returned no valid rule/);
+  assert.throws(() => makeRule({ rule: 'nothing' }, {}, 'rule for conv1'), /rule for conv1: unknown rule "nothing"; use one of zero, epsilon, .*my-epsilon/);
+  m.dispose();
 });
 
 test('every rule gives the hand-computed relevance on a tiny dense layer', () => {

@@ -7,7 +7,9 @@
  *     S^g_k   = R_k / s(z^g_k),   s(z) = z + eps * sign(z), sign(0) = +1             (stabilised division)
  *     R_j     = sum_g c_g sum_t c_t * input_t(a)_j * (J_{weight_t}^T S^g)_j          (the gradient x input reducer)
  * LRP-0, epsilon and gamma are one group of one term; zB is one group of three terms; alpha-beta is two groups
- * (positive and negative contributions). Adding a rule never touches the engine (lrp.ts).
+ * (positive and negative contributions). Adding a rule never touches the engine (lrp.ts): `registerRule(name,
+ * factory)` makes it available by name to composites, `--rules` JSON and every method that takes rules, from
+ * library code or a notebook cell (the built-in rules are registered the same way).
  *
  * References: Bach et al. 2015 (LRP-0, epsilon, alpha-beta); Montavon et al. 2017 (zB); Montavon et al. 2019
  * (gamma, flat, w^2, the overview this file follows); Kohlbrenner et al. 2020 (composites).
@@ -32,8 +34,8 @@ export interface RuleGroup {
 }
 
 export interface Rule {
-  /** Name as used in --rules and composites: zero, epsilon, gamma, alphabeta, zb, flat, wsquare. */
-  name: RuleName;
+  /** Name as used in --rules and composites: zero, epsilon, gamma, alphabeta, zb, flat, wsquare, or a registered one. */
+  name: string;
   /** Parameters, for reports. */
   params: Record<string, number>;
   groups: RuleGroup[];
@@ -144,7 +146,7 @@ export function wSquareRule(): Rule {
   return { name: 'wsquare', params: {}, stabiliser: EPS_STABILISER, groups: [{ coef: 1, terms: [{ coef: 1, input: (a) => tf.onesLike(a), weight: (w) => w.square(), bias: null }] }] };
 }
 
-/** A rule spec as accepted by --rules JSON and composites. */
+/** A rule spec as accepted by --rules JSON and composites (a registered rule may read further numeric fields). */
 export interface RuleSpec {
   rule: RuleName | string;
   epsilon?: number;
@@ -153,28 +155,47 @@ export interface RuleSpec {
   beta?: number;
   low?: number;
   high?: number;
+  [param: string]: number | string | undefined;
 }
+
+/** Builds a rule from its spec; `defaults` carries the zB input bounds of the call (--low/--high). */
+export type RuleFactory = (spec: RuleSpec, defaults: { low?: number; high?: number }) => Rule;
+
+const RULES = new Map<string, RuleFactory>();
+
+/**
+ * Make a rule available by name (composites, `--rules`, `explain(..., { rules })`). Names are lower-case words
+ * (letters, digits, '-'); an existing name is refused unless `replace` is set.
+ */
+export function registerRule(name: string, factory: RuleFactory, opts: { replace?: boolean } = {}): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`registerRule: name "${name}" must be lower-case letters, digits and '-', starting with a letter`);
+  if (RULES.has(name) && !opts.replace) throw new Error(`registerRule: a rule "${name}" is already registered (pass { replace: true } to replace it)`);
+  if (typeof factory !== 'function') throw new Error(`registerRule: the factory of "${name}" must be a function (spec, defaults) => Rule`);
+  RULES.set(name, factory);
+}
+
+/** The registered rule names, built-in ones first. */
+export function ruleNames(): string[] {
+  return [...RULES.keys()];
+}
+
+registerRule('zero', () => zeroRule());
+registerRule('epsilon', (s) => epsilonRule(s.epsilon ?? 0.0025));
+registerRule('gamma', (s) => gammaRule(s.gamma ?? 0.25));
+registerRule('alphabeta', (s) => alphaBetaRule(s.alpha ?? 1, s.beta ?? (s.alpha !== undefined ? s.alpha - 1 : 0)));
+registerRule('zb', (s, d) => zbRule(s.low ?? d.low ?? 0, s.high ?? d.high ?? 1));
+registerRule('flat', () => flatRule());
+registerRule('wsquare', () => wSquareRule());
 
 /** Build a rule from a spec; `defaults` supplies zB bounds when the spec has none. */
 export function makeRule(spec: RuleSpec, defaults: { low?: number; high?: number } = {}, where = 'rule'): Rule {
-  switch (spec.rule) {
-    case 'zero':
-      return zeroRule();
-    case 'epsilon':
-      return epsilonRule(spec.epsilon ?? 0.0025);
-    case 'gamma':
-      return gammaRule(spec.gamma ?? 0.25);
-    case 'alphabeta':
-      return alphaBetaRule(spec.alpha ?? 1, spec.beta ?? (spec.alpha !== undefined ? spec.alpha - 1 : 0));
-    case 'zb':
-      return zbRule(spec.low ?? defaults.low ?? 0, spec.high ?? defaults.high ?? 1);
-    case 'flat':
-      return flatRule();
-    case 'wsquare':
-      return wSquareRule();
-    default:
-      throw new Error(`${where}: unknown rule "${spec.rule}"; use one of ${RULE_NAMES.join(', ')}`);
+  const factory = RULES.get(spec.rule);
+  if (!factory) throw new Error(`${where}: unknown rule "${spec.rule}"; use one of ${ruleNames().join(', ')} (or registerRule a new one)`);
+  const rule = factory(spec, defaults);
+  if (!rule || !Array.isArray(rule.groups) || rule.groups.length === 0 || !Number.isFinite(rule.stabiliser)) {
+    throw new Error(`${where}: the factory of rule "${spec.rule}" returned no valid rule (it needs groups of terms and a finite stabiliser)`);
   }
+  return rule;
 }
 
 /** s(z) = z + eps * sign(z), sign(0) = +1 (elementwise arithmetic: tf.where would tile the scalars to z's shape). */
