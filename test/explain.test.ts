@@ -13,7 +13,7 @@ import { buildModel } from '../lib/models/presets';
 import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { modelChain, disposeChain, forwardChain, type Step } from '../lib/explain/chain';
 import { applyRule, lrp } from '../lib/explain/lrp/lrp';
-import { alphaBetaRule, epsilonRule, EPS_STABILISER, flatRule, gammaRule, makeRule, registerRule, ruleNames, wSquareRule, zbRule, zeroRule } from '../lib/explain/lrp/rules';
+import { alphaBetaRule, epsilonRule, EPS_STABILISER, flatRule, gammaRule, makeRule, registerRule, ruleNames, userRuleDefinitions, wSquareRule, zbRule, zeroRule } from '../lib/explain/lrp/rules';
 import { assignRules, thesisPosition } from '../lib/explain/lrp/composites';
 import { cam, gradCam, gradients } from '../lib/explain/cam';
 import { upsampleTrilinear } from '../lib/explain/upsample';
@@ -88,6 +88,11 @@ test('a rule registered from user code works by name in LRP (here epsilon writte
     assert.ok(relErr(mine.maps[k], builtIn.maps[k]) < 1e-6, `volume ${k}: ${relErr(mine.maps[k], builtIn.maps[k])}`);
     assert.ok(relErr(mine.maps[k], plain.maps[k]) > 1e-3, 'the rule is applied (it differs from LRP-0)');
   }
+  // Cache keys carry a user rule's definition (not the built-ins': the code lock covers those).
+  const before = userRuleDefinitions(['my-epsilon', 'epsilon', 'zb']);
+  assert.deepEqual(Object.keys(before), ['my-epsilon']);
+  registerRule('my-epsilon', (spec) => ({ ...epsilonRule(Number(spec.eps ?? 0.2)), name: 'my-epsilon' }), { replace: true });
+  assert.notEqual(userRuleDefinitions(['my-epsilon'])['my-epsilon'], before['my-epsilon'], 'a redefined rule changes the key');
   assert.throws(() => registerRule('epsilon', () => zeroRule()), /already registered/);
   assert.throws(() => registerRule('Bad Name', () => zeroRule()), /lower-case/);
   registerRule('broken', () => ({ name: 'broken', params: {}, stabiliser: EPS_STABILISER, groups: [] }));

@@ -174,6 +174,22 @@ export function registerRule(name: string, factory: RuleFactory, opts: { replace
   RULES.set(name, factory);
 }
 
+const BUILT_IN = new Set<string>(RULE_NAMES);
+
+/**
+ * What a cache key needs to know about the rules a request names: for each rule registered from outside the library,
+ * the source text of its factory (editing a user rule must not return maps made with the old one; the built-in
+ * rules are covered by the code lock, lib/cache/code-lock.ts).
+ */
+export function userRuleDefinitions(names: Iterable<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of [...new Set(names)].sort()) {
+    const f = RULES.get(n);
+    if (f && !BUILT_IN.has(n)) out[n] = f.toString();
+  }
+  return out;
+}
+
 /** The registered rule names, built-in ones first. */
 export function ruleNames(): string[] {
   return [...RULES.keys()];
