@@ -41,7 +41,7 @@ export { chooseBatchSize, checkBatchFits, estimateHeapBytes, maxBatchSize } from
 export { readMnistImages, readMnistLabels, readMnistTestDigits } from './data/mnist3d/idx';
 export { trainKFold, leftRightAxis, loadFoldModel, accuracyTable, accuracyTableCsv, evaluate, EarlyStopping, type TrainConfig, type TrainSummary } from './training/train';
 export { trainFamily, accuracyVsParametersFigure, trainingCurvesFigure } from './training/family';
-export { explainTensor, explainDataset, METHODS, type Method, type ExplainOptions, type Explanation } from './explain/explain';
+export { explainTensor, explainDataset, METHODS, registerMethod, methodNames, type Method, type MethodDefinition, type MethodResult, type ExplainOptions, type Explanation } from './explain/explain';
 export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
 export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit, type LayerRelevance } from './explain/lrp/lrp';
 export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';

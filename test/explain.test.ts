@@ -101,6 +101,37 @@ test('a rule registered from user code works by name in LRP (here epsilon writte
   m.dispose();
 });
 
+test('an explanation method registered from user code runs through explainTensor with its options checked; built-ins are registered the same way', () => {
+  const { explainTensor, registerMethod, methodNames } = require('../lib/explain/explain') as typeof import('../lib/explain/explain');
+  registerMethod({
+    name: 'abs-gradient',
+    options: [],
+    memory: 'gradient',
+    explain: (model, x, _opts, classes) => {
+      const g = gradients(model, x, { classes });
+      return { ...g, maps: g.maps.map((m) => m.map(Math.abs)) };
+    },
+  });
+  assert.deepEqual(methodNames().slice(0, 3), ['cam', 'gradcam', 'gradcampp']);
+  const m = randomModel('mnist-2conv', 8, 4);
+  const x = tf.randomUniform([3, 8, 8, 8, 1], 0, 1, 'float32', 4) as tf.Tensor5D;
+  const mine = explainTensor(m, x, { method: 'abs-gradient' });
+  const grad = explainTensor(m, x, { method: 'gradient' });
+  assert.equal(mine.method, 'abs-gradient');
+  assert.deepEqual(mine.classes, grad.classes);
+  for (let k = 0; k < 3; k++) {
+    assert.deepEqual(Array.from(mine.maps[k]), Array.from(grad.maps[k]).map(Math.abs));
+    assert.ok(Math.abs(mine.relevanceSums[k] - mine.maps[k].reduce((a, b) => a + b, 0)) < 1e-4, 'sums filled in');
+  }
+  assert.throws(() => explainTensor(m, x, { method: 'abs-gradient', steps: 8 }), /option steps applies to integrated-gradients only \(got method abs-gradient\)/);
+  assert.throws(() => explainTensor(m, x, { method: 'cam', pool: 'wta' }), /option pool applies to lrp only/);
+  assert.throws(() => explainTensor(m, x, { method: 'nothing' }), /unknown method "nothing"; use one of cam, .*abs-gradient/);
+  assert.throws(() => registerMethod({ name: 'gradient', options: [], memory: 'gradient', explain: () => ({ maps: [], classes: [], logits: [] }) }), /already registered/);
+  assert.throws(() => registerMethod({ name: 'x-y', options: ['nope' as never], memory: 'gradient', explain: () => ({ maps: [], classes: [], logits: [] }) }), /unknown option "nope"/);
+  tf.dispose(x);
+  m.dispose();
+});
+
 test('every rule gives the hand-computed relevance on a tiny dense layer', () => {
   // a = [1, 2]; w = [[1, -1], [2, 0.5]]; b = [0.5, -1]; R = [1, 2]  =>  z = [5.5, -1].
   const step: Step = { kind: 'dense', name: 'd', position: 'dense', kernel: tf.tensor2d([[1, -1], [2, 0.5]]), bias: tf.tensor1d([0.5, -1]), layerIndex: 0 };

@@ -8,7 +8,7 @@ import { cachedRun } from '../cache/results';
 import type { VolumeDataset } from '../data/dataset';
 import { loadFoldModel, type TrainSummary } from '../training/train';
 import { configHash } from '../util/hash';
-import { explainDataset, type ExplainOptions, type Explanation } from './explain';
+import { explainDataset, userMethodDefinition, type ExplainOptions, type Explanation } from './explain';
 import { COMPOSITES } from './lrp/composites';
 import { userRuleDefinitions } from './lrp/rules';
 
@@ -42,11 +42,12 @@ export async function cachedExplanation(run: TrainSummary, fold: number, ds: Vol
   // The composite's definition, not only its name, is part of the key: editing a composite's rules or bounds must
   // not return maps made with the old ones.
   const composite = opts.composite !== undefined ? COMPOSITES[opts.composite] ?? opts.composite : null;
-  // So is the definition of every user-registered rule the request names (registerRule).
+  // So is the definition of every user-registered rule the request names (registerRule), and of a user method.
   const comp = typeof composite === 'object' && composite !== null ? composite : undefined;
   const named = [...Object.values(opts.rules ?? {}), ...Object.values(comp?.byPosition ?? {}), ...Object.values(comp?.byType ?? {})].map((r) => r?.rule).filter((r): r is string => typeof r === 'string');
   const userRules = userRuleDefinitions(named);
-  const config = { code: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, fingerprint: ds.fingerprint ?? null, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, opts: { ...opts, batchSize: undefined }, composite, ...(Object.keys(userRules).length > 0 ? { userRules } : {}) };
+  const userMethod = userMethodDefinition(opts.method);
+  const config = { code: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, fingerprint: ds.fingerprint ?? null, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, opts: { ...opts, batchSize: undefined }, composite, ...(Object.keys(userRules).length > 0 ? { userRules } : {}), ...(userMethod ? { userMethod } : {}) };
   const n = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const res = await cachedRun(
     'explain',

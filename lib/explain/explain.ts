@@ -15,8 +15,10 @@ import type { PoolMode } from './lrp/composites';
 import type { RuleSpec } from './lrp/rules';
 import { sumValues } from '../util/sum';
 
+/** The built-in methods (registerMethod adds others). */
 export const METHODS = ['cam', 'gradcam', 'gradcampp', 'gradient', 'inputxgradient', 'smoothgrad', 'integrated-gradients', 'occlusion', 'lrp'] as const;
-export type Method = (typeof METHODS)[number];
+/** A built-in method name, or one registered with registerMethod. */
+export type Method = (typeof METHODS)[number] | (string & {});
 
 export interface ExplainOptions {
   method: Method;
@@ -66,8 +68,63 @@ export interface Explanation {
   reference?: number[];
 }
 
-function validateMethod(m: string): asserts m is Method {
-  if (!(METHODS as readonly string[]).includes(m)) throw new Error(`unknown method "${m}"; use one of ${METHODS.join(', ')}`);
+/** The options that belong to particular methods (the rest, classes and batchSize, apply to all). */
+const METHOD_OPTIONS = ['composite', 'rules', 'pool', 'low', 'high', 'layer', 'steps', 'baseline', 'samples', 'noiseLevel', 'seed', 'window', 'stride'] as const;
+export type MethodOption = (typeof METHOD_OPTIONS)[number];
+
+/** What an explanation method returns for one batch (the fields of an Explanation it can fill). */
+export interface MethodResult {
+  maps: Float32Array[];
+  classes: number[];
+  logits: number[];
+  relevanceSums?: number[];
+  audit?: LayerAudit[];
+  rules?: Record<string, string>;
+  reference?: number[];
+}
+
+/**
+ * An explanation method (the Captum / Zennit shape: model + volumes + targets + options -> one map per volume).
+ * `options` lists the method-specific options it reads; any other one set in a request is refused by name.
+ * `memory` is what the memory plan budgets a batch for (an input gradient, or an LRP pass).
+ */
+export interface MethodDefinition {
+  name: string;
+  options: MethodOption[];
+  memory: 'gradient' | 'lrp';
+  explain(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions, classes: number[] | undefined): MethodResult;
+}
+
+const METHOD_REGISTRY = new Map<string, MethodDefinition>();
+
+/** Make a method available by name to explainTensor / explainDataset / cachedExplanation (and so to AOPC and sanity checks). */
+export function registerMethod(def: MethodDefinition, opts: { replace?: boolean } = {}): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`registerMethod: name "${def.name}" must be lower-case letters, digits and '-', starting with a letter`);
+  if (METHOD_REGISTRY.has(def.name) && !opts.replace) throw new Error(`registerMethod: a method "${def.name}" is already registered (pass { replace: true } to replace it)`);
+  for (const o of def.options) if (!(METHOD_OPTIONS as readonly string[]).includes(o)) throw new Error(`registerMethod ${def.name}: unknown option "${o}"; options are ${METHOD_OPTIONS.join(', ')}`);
+  if (def.memory !== 'gradient' && def.memory !== 'lrp') throw new Error(`registerMethod ${def.name}: memory must be "gradient" or "lrp"`);
+  METHOD_REGISTRY.set(def.name, def);
+}
+
+/** For cache keys: the source of a user-registered method's explain function (null for a built-in one). */
+export function userMethodDefinition(name: string): string | null {
+  const def = METHOD_REGISTRY.get(name);
+  return def && !(METHODS as readonly string[]).includes(name) ? def.explain.toString() : null;
+}
+
+/** The registered method names, built-in ones first. */
+export function methodNames(): string[] {
+  return [...METHOD_REGISTRY.keys()];
+}
+
+function methodOf(m: string): MethodDefinition {
+  const def = METHOD_REGISTRY.get(m);
+  if (!def) throw new Error(`unknown method "${m}"; use one of ${methodNames().join(', ')} (or registerMethod a new one)`);
+  return def;
+}
+
+function validateMethod(m: string): void {
+  methodOf(m);
 }
 
 /** Explanations of consecutive batches joined into one (the LRP audit averaged, weighted by batch size). */
@@ -113,7 +170,7 @@ const classSlice = (classes: ExplainOptions['classes'], s: number, e: number) =>
 export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions): Explanation {
   validateMethod(opts.method);
   const b = x.shape[0];
-  const batch = chooseBatchSize(model, opts.method === 'lrp' ? 'lrp' : 'gradient', opts.batchSize, opts.batchSize ?? 32);
+  const batch = chooseBatchSize(model, methodOf(opts.method).memory, opts.batchSize, opts.batchSize ?? 32);
   if (b <= batch) return explainChunk(model, x, opts);
   const joined = new Joined(opts.method);
   for (let s = 0; s < b; s += batch) {
@@ -138,54 +195,36 @@ function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOption
     throw new Error(`input shape [${got.join(', ')}] does not match the model's input [${want.map((d) => d ?? '?').join(', ')}]: resample the volume to the model's grid`);
   }
   assertFinite(x.dataSync(), 'input volume', x.shape);
-  if (opts.layer !== undefined && opts.method !== 'gradcam' && opts.method !== 'gradcampp') throw new Error(`layer "${opts.layer}" applies to the gradcam and gradcampp methods only (CAM always uses the last feature maps; got method ${opts.method})`);
-  const only = (names: (keyof ExplainOptions)[], methods: Method[]) => {
-    for (const k of names) if (opts[k] !== undefined && !methods.includes(opts.method)) throw new Error(`option ${k} applies to ${methods.join(' and ')} only (got method ${opts.method})`);
-  };
-  only(['steps'], ['integrated-gradients']);
-  only(['baseline'], ['integrated-gradients', 'occlusion']);
-  only(['samples', 'noiseLevel', 'seed'], ['smoothgrad']);
-  only(['window', 'stride'], ['occlusion']);
-  if (opts.method !== 'lrp' && (opts.composite || opts.rules)) throw new Error(`the composite and rules options apply to the lrp method only (got method ${opts.method})`);
-  switch (opts.method) {
-    case 'cam':
-    case 'gradcam':
-    case 'gradient':
-    case 'inputxgradient': {
-      const r =
-        opts.method === 'cam'
-          ? cam(model, x, classes)
-          : opts.method === 'gradcam'
-            ? gradCam(model, x, { layer: opts.layer, classes })
-            : gradients(model, x, { classes, timesInput: opts.method === 'inputxgradient' });
-      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map(sumValues), audit: [], rules: {}, method: opts.method };
-    }
-    case 'gradcampp':
-    case 'smoothgrad':
-    case 'integrated-gradients':
-    case 'occlusion': {
-      const r =
-        opts.method === 'gradcampp'
-          ? gradCamPlusPlus(model, x, { layer: opts.layer, classes })
-          : opts.method === 'smoothgrad'
-            ? smoothGrad(model, x, { samples: opts.samples, noiseLevel: opts.noiseLevel, seed: opts.seed, classes })
-            : opts.method === 'occlusion'
-              ? occlusion(model, x, { window: opts.window, stride: opts.stride, baseline: opts.baseline, classes })
-              : integratedGradients(model, x, { steps: opts.steps, baseline: opts.baseline, classes });
-      const reference = 'reference' in r ? (r as { reference: number[] }).reference : undefined;
-      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.maps.map(sumValues), audit: [], rules: {}, method: opts.method, ...(reference ? { reference } : {}) };
-    }
-    case 'lrp': {
-      const r = lrp(model, x, { composite: opts.composite, rules: opts.rules, pool: opts.pool, low: opts.low, high: opts.high, classes });
-      return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.relevanceSums, audit: r.audit, rules: r.rules, method: 'lrp' };
-    }
+  const def = methodOf(opts.method);
+  for (const k of METHOD_OPTIONS) {
+    if (opts[k] === undefined || def.options.includes(k)) continue;
+    const takers = [...METHOD_REGISTRY.values()].filter((d) => d.options.includes(k)).map((d) => d.name);
+    throw new Error(`option ${k} applies to ${takers.join(' and ')} only (got method ${opts.method})`);
   }
+  const r = def.explain(model, x, opts, classes);
+  return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.relevanceSums ?? r.maps.map(sumValues), audit: r.audit ?? [], rules: r.rules ?? {}, method: opts.method, ...(r.reference ? { reference: r.reference } : {}) };
 }
+
+// The built-in methods, registered as a user's would be.
+registerMethod({ name: 'cam', options: [], memory: 'gradient', explain: (m, x, _o, classes) => cam(m, x, classes) });
+registerMethod({ name: 'gradcam', options: ['layer'], memory: 'gradient', explain: (m, x, o, classes) => gradCam(m, x, { layer: o.layer, classes }) });
+registerMethod({ name: 'gradcampp', options: ['layer'], memory: 'gradient', explain: (m, x, o, classes) => gradCamPlusPlus(m, x, { layer: o.layer, classes }) });
+registerMethod({ name: 'gradient', options: [], memory: 'gradient', explain: (m, x, _o, classes) => gradients(m, x, { classes, timesInput: false }) });
+registerMethod({ name: 'inputxgradient', options: [], memory: 'gradient', explain: (m, x, _o, classes) => gradients(m, x, { classes, timesInput: true }) });
+registerMethod({ name: 'smoothgrad', options: ['samples', 'noiseLevel', 'seed'], memory: 'gradient', explain: (m, x, o, classes) => smoothGrad(m, x, { samples: o.samples, noiseLevel: o.noiseLevel, seed: o.seed, classes }) });
+registerMethod({ name: 'integrated-gradients', options: ['steps', 'baseline'], memory: 'gradient', explain: (m, x, o, classes) => integratedGradients(m, x, { steps: o.steps, baseline: o.baseline, classes }) });
+registerMethod({ name: 'occlusion', options: ['window', 'stride', 'baseline'], memory: 'gradient', explain: (m, x, o, classes) => occlusion(m, x, { window: o.window, stride: o.stride, baseline: o.baseline, classes }) });
+registerMethod({
+  name: 'lrp',
+  options: ['composite', 'rules', 'pool', 'low', 'high'],
+  memory: 'lrp',
+  explain: (m, x, o, classes) => lrp(m, x, { composite: o.composite, rules: o.rules, pool: o.pool, low: o.low, high: o.high, classes }),
+});
 
 /** Explain volumes `indices` of a dataset in memory-safe batches. */
 export function explainDataset(model: tf.LayersModel, ds: VolumeDataset, indices: number[], opts: ExplainOptions): Explanation {
   validateMethod(opts.method);
-  const batch = chooseBatchSize(model, opts.method === 'lrp' ? 'lrp' : 'gradient', opts.batchSize, opts.batchSize ?? 32);
+  const batch = chooseBatchSize(model, methodOf(opts.method).memory, opts.batchSize, opts.batchSize ?? 32);
   const joined = new Joined(opts.method);
   for (let s = 0; s < indices.length; s += batch) {
     const idx = indices.slice(s, s + batch);
