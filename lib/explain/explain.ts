@@ -123,9 +123,6 @@ function methodOf(m: string): MethodDefinition {
   return def;
 }
 
-function validateMethod(m: string): void {
-  methodOf(m);
-}
 
 /** Explanations of consecutive batches joined into one (the LRP audit averaged, weighted by batch size). */
 class Joined {
@@ -168,7 +165,6 @@ const classSlice = (classes: ExplainOptions['classes'], s: number, e: number) =>
  * error, not a silent reduction.
  */
 export function explainTensor(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions): Explanation {
-  validateMethod(opts.method);
   const b = x.shape[0];
   const batch = chooseBatchSize(model, methodOf(opts.method).memory, opts.batchSize, opts.batchSize ?? 32);
   if (b <= batch) return explainChunk(model, x, opts);
@@ -223,7 +219,6 @@ registerMethod({
 
 /** Explain volumes `indices` of a dataset in memory-safe batches. */
 export function explainDataset(model: tf.LayersModel, ds: VolumeDataset, indices: number[], opts: ExplainOptions): Explanation {
-  validateMethod(opts.method);
   const batch = chooseBatchSize(model, methodOf(opts.method).memory, opts.batchSize, opts.batchSize ?? 32);
   const joined = new Joined(opts.method);
   for (let s = 0; s < indices.length; s += batch) {
