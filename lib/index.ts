@@ -59,7 +59,7 @@ export { writeFinding, readFinding, findingsDir } from './report/findings';
 export { cachedAopc, aopcFigure, cachedSanity, sanityGridFigure, sanityCurvesFigure, localisationRows, regionTable, methodLabel, summariseLocalisation, subjectBootstrap, SIMILARITY_WORDS, type SanitySummary, type LocalisationRow, type LocalisationSummary } from './evaluate/workflows';
 export { classificationScores, runClassification, type RunClassification, type FoldClassification } from './training/metrics';
 export { mean, sampleStd, tInterval, bootstrap, bootstrapMean, auc, aucInterval, formatInterval, type Interval } from './util/stats';
-export { aboveClaim, monotoneClaim, gated, acrossPerturbations, claimRows, pairedDifference, pairedFoldDifference, verdictAbove, type Claim, type ClaimVerdict } from './report/claims';
+export { aboveClaim, monotoneClaim, gated, notExplainedClaim, acrossPerturbations, claimRows, pairedDifference, pairedFoldDifference, verdictAbove, type Claim, type ClaimVerdict } from './report/claims';
 export { classifications, classificationRows, baselineWarning, aopcEntries, aopcRows, sanityResults, sanityRows, RANDOM_ORDER, type AopcEntry } from './workflow/studies';
 export { sanityStudy, SANITY_METHODS, aopcStudies, thesisSteps, AOPC_PERTURBATIONS, aopcPerturbations, localisationStudy, localisationSessions, LOCALISATION_METHODS, type SanityStudy, type AopcStudy, type LocalisationStudy } from './workflow/spec';
 export { aalNames } from './data/oasis2/phantoms';

@@ -2,7 +2,8 @@
 """Execute xai3d notebooks headless on the tslab kernel, save executed copies and offline HTML.
 
 Called by scripts/run-notebooks.ts (npm run notebooks / npm run pipeline) with a JSON job on argv[1]:
-  {"notebooks": [paths], "outDir": dir, "kernel": "tslab", "timeoutS": n, "jupyterPath": dir}
+  {"notebooks": [paths], "outDir": dir, "kernel": "tslab", "timeoutS": n, "jupyterPath": dir,
+   "index": i, "total": n, "timings": true}  (the last three optional: numbering and timings.json when several run at once)
 For each notebook, in order: clear outputs, execute every cell with the kernel's cwd set to the notebook's folder,
 write <outDir>/<name>.ipynb (executed) and <outDir>/<name>.html (self-contained: no CDN scripts), echoing the
 kernel's output to the terminal as it arrives. On the first failing cell it prints the notebook, the cell number,
@@ -140,13 +141,17 @@ def run_one(path, job, index, total):
         print(f"  warning: HTML export of {name} failed: {err}", file=sys.stderr)
         if failure is None:
             failure = ("html export", err)
-    timings_file = os.path.join(out_dir, "timings.json")
-    try:
-        timings = json.load(open(timings_file)) if os.path.exists(timings_file) else {}
-    except ValueError:
-        timings = {}
-    timings[name] = round(elapsed, 2)
-    write_atomic(timings_file, json.dumps(timings, indent=2) + "\n")
+    if job.get("timings", True):
+        timings_file = os.path.join(out_dir, "timings.json")
+        try:
+            timings = json.load(open(timings_file)) if os.path.exists(timings_file) else {}
+        except ValueError:
+            timings = {}
+        timings[name] = round(elapsed, 2)
+        write_atomic(timings_file, json.dumps(timings, indent=2) + "\n")
+    else:
+        # The caller (several runners at once) collects the timings and writes timings.json itself.
+        print(f"XAI3D_NB_SECONDS {name} {elapsed:.2f}", flush=True)
     if failure is None:
         print(f"[{index}/{total}] {name}: ok in {elapsed:.1f} s -> {os.path.join(out_dir, name + '.html')}", flush=True)
         return True
@@ -184,8 +189,11 @@ def main():
     if job.get("jupyterPath"):
         os.environ["JUPYTER_PATH"] = job["jupyterPath"] + os.pathsep + os.environ.get("JUPYTER_PATH", "")
     notebooks = job["notebooks"]
-    for i, path in enumerate(notebooks, 1):
-        if not run_one(path, job, i, len(notebooks)):
+    # "index"/"total": this runner's notebooks are numbered from index in a run of total (several runners at once).
+    first = job.get("index", 1)
+    total = job.get("total", len(notebooks))
+    for i, path in enumerate(notebooks, first):
+        if not run_one(path, job, i, total):
             sys.exit(1)
     print(f"{len(notebooks)} notebook(s) executed; outputs in {job['outDir']}", flush=True)
 

@@ -8,7 +8,7 @@ import { initBackend } from '../lib/backend/select';
 import { aopc, greedyOrder, uniformOrder, resolveAopcConfig } from '../lib/evaluate/aopc';
 import { pearson, ranks, similarity, spearman, ssim3d } from '../lib/evaluate/similarity';
 import { layerSeed, normalisedChange, sanityCheck, stepStatus, weightLayersTopDown } from '../lib/evaluate/sanity';
-import { localisation, positiveShareInside, relevancePerRegion, topKInside } from '../lib/evaluate/localisation';
+import { localisation, positiveShareInside, relevancePerRegion, selectKth, topKInside } from '../lib/evaluate/localisation';
 import { modelChain, disposeChain, forwardChain } from '../lib/explain/chain';
 import { explainTensor } from '../lib/explain/explain';
 import { buildModel } from '../lib/models/presets';
@@ -359,6 +359,18 @@ test('MoRF >= random >= LeRF on a trained model; the aopc and sanity CLIs write 
   assert.match(badT.stderr, /--threshold 2: the normalised change lies in \[0, 1\]/);
   assert.ok(!fs.existsSync(path.join(dir, 't.json')));
   x.dispose();
+});
+
+test('selectKth: the value a numeric sort puts at index k, with ties, signed zeros and sorted or reversed inputs', () => {
+  let seed = 3;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const inputs: Float64Array[] = [Float64Array.of(5), Float64Array.from({ length: 200 }, (_, i) => i), Float64Array.from({ length: 200 }, (_, i) => -i), new Float64Array(100).fill(2)];
+  for (let t = 0; t < 30; t++) inputs.push(Float64Array.from({ length: 1 + Math.floor(rand() * 500) }, () => (t % 2 ? Math.floor(rand() * 5) - 2 : rand() - 0.5)));
+  for (const a of inputs) {
+    const sorted = Float64Array.from(a).sort();
+    for (const k of [0, a.length - 1, Math.floor(a.length / 2), Math.floor(rand() * a.length)]) assert.equal(selectKth(Float64Array.from(a), k), sorted[k], `n ${a.length}, k ${k}`);
+  }
+  assert.throws(() => selectKth(new Float64Array(3), 3), /k 3 outside \[0, 3\)/);
 });
 
 test('rank accuracy: the top-k count without a comparator sort equals sorting every voxel by (value desc, index asc)', () => {

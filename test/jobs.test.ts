@@ -34,9 +34,15 @@ test('xai3d run --jobs 2 computes the sanity and AOPC studies the notebooks then
   assert.ok(before.filter((e) => e.startsWith('aopc/')).length >= 10, 'the eval units computed AOPC curves');
   const again = runCli(['run', '--profile', 'tiny', '--stages', 'data,train,summary,eval'], env);
   assert.match(again.stderr, /nothing to do/);
-  const nb = runTsx(path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), ['05', '06', '--profile', 'tiny', '--out', path.join(results, 'nb')], env);
+  const nb = runTsx(path.join(PROJECT_ROOT, 'scripts', 'run-notebooks.ts'), ['05', '06', '--profile', 'tiny', '--out', path.join(results, 'nb'), '--parallel', '2'], env);
   assert.equal(nb.status, 0, nb.stderr + nb.stdout);
   assert.deepEqual(entries(), before, 'the notebooks computed nothing new: every AOPC and sanity result was a cache hit');
+  // Two runners at once: each line names its notebook, both executed copies exist, timings.json has both.
+  assert.match(nb.stdout, /^05\| \[\d\/2\] 05-aopc: ok in/m);
+  assert.match(nb.stdout, /^06\| \[\d\/2\] 06-sanity-check: ok in/m);
+  const timings = JSON.parse(fs.readFileSync(path.join(results, 'nb', 'timings.json'), 'utf8')) as Record<string, number>;
+  assert.deepEqual(Object.keys(timings).sort(), ['05-aopc', '06-sanity-check']);
+  for (const n of Object.keys(timings)) assert.ok(fs.existsSync(path.join(results, 'nb', `${n}.html`)), n);
 });
 
 test('local workers start the unit with the longest remaining chain first; the quick graph has a localisation unit per brain model', () => {

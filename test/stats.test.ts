@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { auc, aucInterval, bootstrapMean, tInterval } from '../lib/util/stats';
 import { classificationScores } from '../lib/training/metrics';
-import { acrossPerturbations, aboveClaim, gated, monotoneClaim, verdictAbove, type Claim } from '../lib/report/claims';
+import { acrossPerturbations, aboveClaim, gated, monotoneClaim, notExplainedClaim, verdictAbove, type Claim } from '../lib/report/claims';
 import type { RunClassification } from '../lib/training/metrics';
 
 test('t-interval over folds and the bootstrap: known values', () => {
@@ -56,6 +56,9 @@ test('claims: verdicts from intervals, the baseline gate, and agreement across p
   const atBaseline = { model: 'm', aboveBaseline: false, balancedAccuracy: { estimate: 0.5, lo: 0.3, hi: 0.7, n: 3 }, chance: 0.5 } as RunClassification;
   assert.equal(gated(up, [atBaseline]).verdict, 'not assessed');
   assert.equal(gated(up, [{ ...atBaseline, aboveBaseline: true }]).verdict, 'reproduced');
+  const skipped = notExplainedClaim('y', 'a > b', { ...atBaseline, gate: 'at baseline' });
+  assert.deepEqual([skipped.verdict, skipped.evidence], ['not assessed', 'm: at baseline']);
+  assert.throws(() => notExplainedClaim('y', 'a > b', { ...atBaseline, aboveBaseline: true }), /above its baseline/);
   const c = (v: Claim['verdict']): Claim => ({ id: 'i', claim: 'c', criterion: 'k', verdict: v, evidence: '' });
   const both = acrossPerturbations([{ perturbation: 'noise', claim: c('reproduced') }, { perturbation: 'removal', claim: c('reproduced') }]);
   assert.deepEqual([both.verdict, both.holdsUnder], ['reproduced', 'all']);

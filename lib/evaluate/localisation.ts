@@ -25,15 +25,51 @@ export interface LocalisationScores {
 }
 
 /**
+ * The k-th smallest value of `a` (k from 0), found in place by selection (Hoare partitions around a median of three):
+ * the value a full numeric sort would put at index k, in linear expected time. Values must not be NaN.
+ */
+export function selectKth(a: Float64Array, k: number): number {
+  if (!(k >= 0 && k < a.length && Number.isInteger(k))) throw new Error(`selectKth: k ${k} outside [0, ${a.length})`);
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    // median of a[lo], a[mid], a[hi] as the pivot
+    let x = a[lo];
+    let y = a[mid];
+    const z = a[hi];
+    if (x > y) [x, y] = [y, x];
+    const pivot = z < x ? x : z > y ? y : z;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // now a[lo..j] <= pivot <= a[i..hi], and every a[j+1..i-1] equals the pivot
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return pivot;
+  }
+  return a[k];
+}
+
+/**
  * How many of the k highest voxels (ties broken by the lower voxel index) lie inside `region`: the threshold is the
- * k-th largest value (a native numeric sort of a copy), every voxel above it counts, and voxels equal to it count in
- * index order until k are taken. The same as sorting all indices by (value desc, index asc), without the comparator.
+ * k-th largest value (selected, not sorted), every voxel above it counts, and voxels equal to it count in index order
+ * until k are taken. The same as sorting all indices by (value desc, index asc), without the sort.
  */
 export function topKInside(heatmap: ArrayLike<number>, region: Uint8Array, k: number): number {
   const n = heatmap.length;
   if (k <= 0) return 0;
-  const sorted = Float64Array.from(heatmap).sort();
-  const t = sorted[n - Math.min(k, n)];
+  const t = selectKth(Float64Array.from(heatmap), n - Math.min(k, n));
   let above = 0;
   let hits = 0;
   for (let i = 0; i < n; i++) {
@@ -71,28 +107,31 @@ function dilate(mask: Uint8Array, shape: Shape3, r: number): Uint8Array {
 }
 
 /**
- * Scores of a heatmap against a binary region (mask > 0). `within` (optional, e.g. the brain mask) restricts the
- * chance level to that part of the volume; the scores themselves always use the whole map.
+ * What the scores of every heatmap of one volume share: the binary region (mask > 0), its dilation by the pointing
+ * game's tolerance, and the chance levels. Build it once per volume and score many maps with `localisationOf`.
  */
-export function localisation(heatmap: ArrayLike<number>, mask: ArrayLike<number>, shape: Shape3, toleranceVoxels = 2, within?: ArrayLike<number>): LocalisationScores {
-  const n = heatmap.length;
-  if (mask.length !== n) throw new Error(`localisation: the mask has ${mask.length} voxels, the heatmap ${n}`);
-  if (n !== shape[0] * shape[1] * shape[2]) throw new Error(`localisation: the heatmap has ${n} voxels, the shape ${shape.join('x')} has ${shape[0] * shape[1] * shape[2]}`);
-  if (within && within.length !== n) throw new Error(`localisation: the 'within' mask has ${within.length} voxels, the heatmap ${n}`);
-  const region = Uint8Array.from(mask, (v) => (v > 0 ? 1 : 0));
-  let inside = 0;
-  let total = 0;
+export interface RegionContext {
+  shape: Shape3;
+  region: Uint8Array;
+  tolerant: Uint8Array;
+  size: number;
+  chanceMass: number;
+  chancePointing: number;
+}
+
+/**
+ * The region context of a mask. `within` (optional, e.g. the brain mask) restricts the chance levels to that part of
+ * the volume; the scores themselves always use the whole map.
+ */
+export function regionContext(mask: ArrayLike<number>, shape: Shape3, toleranceVoxels = 2, within?: ArrayLike<number>): RegionContext {
+  const n = mask.length;
+  if (n !== shape[0] * shape[1] * shape[2]) throw new Error(`localisation: the mask has ${n} voxels, the shape ${shape.join('x')} has ${shape[0] * shape[1] * shape[2]}`);
+  if (within && within.length !== n) throw new Error(`localisation: the 'within' mask has ${within.length} voxels, the region mask ${n}`);
+  const region = new Uint8Array(n);
   let size = 0;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const r = heatmap[i];
-    if (!Number.isFinite(r)) throw new Error(`localisation: the heatmap has a non-finite value (${r}) at voxel ${i}`);
-    if (region[i]) size++;
-    if (r > 0) {
-      total += r;
-      if (region[i]) inside += r;
-    }
-    if (r > max) max = r;
+  for (let i = 0; i < n; i++) if (mask[i] > 0) {
+    region[i] = 1;
+    size++;
   }
   const tolerant = dilate(region, shape, toleranceVoxels);
   let universe = n;
@@ -107,20 +146,43 @@ export function localisation(heatmap: ArrayLike<number>, mask: ArrayLike<number>
       if (tolerant[i]) tolerantIn++;
     }
   } else for (let i = 0; i < n; i++) tolerantIn += tolerant[i];
+  return { shape, region, tolerant, size, chanceMass: universe > 0 ? regionIn / universe : NaN, chancePointing: universe > 0 ? tolerantIn / universe : NaN };
+}
+
+/** Scores of a heatmap against a region context (regionContext). */
+export function localisationOf(heatmap: ArrayLike<number>, ctx: RegionContext): LocalisationScores {
+  const n = heatmap.length;
+  const { region, tolerant, size, chanceMass, chancePointing } = ctx;
+  if (region.length !== n) throw new Error(`localisation: the mask has ${region.length} voxels, the heatmap ${n}`);
+  let inside = 0;
+  let total = 0;
+  let max = -Infinity;
   let constant = true;
-  for (let i = 1; i < n && constant; i++) if (heatmap[i] !== heatmap[0]) constant = false;
-  if (size === 0 || constant) return { relevanceMassAccuracy: NaN, relevanceRankAccuracy: NaN, pointingGame: NaN, regionVoxels: size, chanceMass: universe > 0 ? regionIn / universe : NaN, chancePointing: universe > 0 ? tolerantIn / universe : NaN };
+  const first = heatmap[0];
+  for (let i = 0; i < n; i++) {
+    const r = heatmap[i];
+    if (!Number.isFinite(r)) throw new Error(`localisation: the heatmap has a non-finite value (${r}) at voxel ${i}`);
+    if (r > 0) {
+      total += r;
+      if (region[i]) inside += r;
+    }
+    if (r > max) max = r;
+    if (r !== first) constant = false;
+  }
+  if (size === 0 || constant) return { relevanceMassAccuracy: NaN, relevanceRankAccuracy: NaN, pointingGame: NaN, regionVoxels: size, chanceMass, chancePointing };
   const hits = topKInside(heatmap, region, size);
   let pointed = 0;
   for (let i = 0; i < n && !pointed; i++) if (heatmap[i] === max && tolerant[i]) pointed = 1;
-  return {
-    relevanceMassAccuracy: total > 0 ? inside / total : NaN,
-    relevanceRankAccuracy: hits / size,
-    pointingGame: pointed,
-    regionVoxels: size,
-    chanceMass: universe > 0 ? regionIn / universe : NaN,
-    chancePointing: universe > 0 ? tolerantIn / universe : NaN,
-  };
+  return { relevanceMassAccuracy: total > 0 ? inside / total : NaN, relevanceRankAccuracy: hits / size, pointingGame: pointed, regionVoxels: size, chanceMass, chancePointing };
+}
+
+/** Scores of a heatmap against a binary region (mask > 0): regionContext + localisationOf for a single map. */
+export function localisation(heatmap: ArrayLike<number>, mask: ArrayLike<number>, shape: Shape3, toleranceVoxels = 2, within?: ArrayLike<number>): LocalisationScores {
+  const n = heatmap.length;
+  if (mask.length !== n) throw new Error(`localisation: the mask has ${mask.length} voxels, the heatmap ${n}`);
+  if (n !== shape[0] * shape[1] * shape[2]) throw new Error(`localisation: the heatmap has ${n} voxels, the shape ${shape.join('x')} has ${shape[0] * shape[1] * shape[2]}`);
+  if (within && within.length !== n) throw new Error(`localisation: the 'within' mask has ${within.length} voxels, the heatmap ${n}`);
+  return localisationOf(heatmap, regionContext(mask, shape, toleranceVoxels, within));
 }
 
 /** Share of the positive relevance that lies inside `mask` (the shortcut audit's "inside the brain"); NaN without positive relevance. */

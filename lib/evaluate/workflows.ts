@@ -15,7 +15,7 @@ import type { Figure, Trace } from '../viz/plotly';
 import { slicePlane, RELEVANCE_COLORSCALE, absPercentile } from '../viz/volume';
 import { bootstrap, mean, type Interval } from '../util/stats';
 import { aopc, perturbLabel, resolveAopcConfig, type AopcConfig, type AopcResult } from './aopc';
-import { localisation, positiveShareInside, relevancePerRegion, type LocalisationScores } from './localisation';
+import { localisationOf, positiveShareInside, regionContext, relevancePerRegion, type LocalisationScores, type RegionContext } from './localisation';
 import { sanityCheck, classSensitivity, resolveSanityConfig, type SanityConfig, type SanityVerdict, type StepStatus } from './sanity';
 import type { Similarity } from './similarity';
 
@@ -191,14 +191,34 @@ export interface LocalisationRow extends LocalisationScores {
 export function localisationRows(ds: VolumeDataset, indices: number[], maps: Float32Array[], classes: number[], toleranceVoxels = 2, labels?: number[]): LocalisationRow[] {
   const rows: LocalisationRow[] = [];
   indices.forEach((vi, k) => {
-    const full = ds.groundTruth?.(vi);
-    if (!full) return;
-    const gt = labels ? Uint8Array.from(full, (v) => (labels.includes(v) ? 1 : 0)) : full;
-    const brain = ds.brainMask?.(vi) ?? null;
-    const s = localisation(maps[k], gt, ds.shape, toleranceVoxels, brain ?? undefined);
-    rows.push({ ...s, id: ds.ids[vi], group: ds.groups[vi], label: ds.classNames[ds.labels[vi]], predicted: ds.classNames[classes[k]], correct: classes[k] === ds.labels[vi], insideBrain: brain ? positiveShareInside(maps[k], brain) : NaN });
+    const ctx = sessionRegion(ds, vi, toleranceVoxels, labels);
+    if (!ctx) return;
+    const s = localisationOf(maps[k], ctx);
+    rows.push({ ...s, id: ds.ids[vi], group: ds.groups[vi], label: ds.classNames[ds.labels[vi]], predicted: ds.classNames[classes[k]], correct: classes[k] === ds.labels[vi], insideBrain: ctx.brain ? positiveShareInside(maps[k], ctx.brain) : NaN });
   });
   return rows;
+}
+
+/** Region contexts kept per dataset (every method's maps of a session are scored against the same one). */
+const REGION_CACHE_BYTES = 512 * 2 ** 20;
+const regionCache = new WeakMap<VolumeDataset, Map<string, RegionContext & { brain: ArrayLike<number> | null }>>();
+
+/** The ground truth of session `vi` as a region context (with its brain mask), or null without ground truth. */
+function sessionRegion(ds: VolumeDataset, vi: number, toleranceVoxels: number, labels?: number[]): (RegionContext & { brain: ArrayLike<number> | null }) | null {
+  let cache = regionCache.get(ds);
+  if (!cache) regionCache.set(ds, (cache = new Map()));
+  const key = `${vi}|${toleranceVoxels}|${labels?.join(',') ?? '*'}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const full = ds.groundTruth?.(vi);
+  if (!full) return null;
+  const gt = labels ? Uint8Array.from(full, (v) => (labels.includes(v) ? 1 : 0)) : full;
+  const brain = ds.brainMask?.(vi) ?? null;
+  const ctx = { ...regionContext(gt, ds.shape, toleranceVoxels, brain ?? undefined), brain };
+  const bytes = 3 * full.length;
+  while (cache.size > 0 && (cache.size + 1) * bytes > REGION_CACHE_BYTES) cache.delete(cache.keys().next().value as string);
+  cache.set(key, ctx);
+  return ctx;
 }
 
 /** A score averaged over sessions with a bootstrap interval over subjects (all sessions of a drawn subject come along). */

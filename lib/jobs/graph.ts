@@ -246,6 +246,10 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
     for (const st of Object.values(aopcStudies(profile, job.dataset!, ds.shape[0]))) {
       const images = foldTestIndices(runs[0], st.fold, ds).slice(0, st.images);
       for (const run of st.models === 'family' ? runs : [runs[runs.length - 1]]) {
+        if (st.onlyAboveBaseline && !runClassification(run, ds).aboveBaseline) {
+          process.stderr.write(`${job.id}: ${run.model} ${runClassification(run, ds).gate}; its AOPC is not computed\n`);
+          continue;
+        }
         for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset!), st.withRandom);
       }
     }

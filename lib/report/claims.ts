@@ -78,6 +78,12 @@ export function gated(claim: Claim, runs: RunClassification[]): Claim {
   return { ...claim, verdict: 'not assessed', evidence: `${bad.map((r) => r.model).join(', ')} no better than the majority baseline (${bad.map((r) => `balanced accuracy ${formatInterval(r.balancedAccuracy)} vs chance ${r.chance.toFixed(2)}`).join('; ')}): its explanations are not interpreted. Measured: ${claim.evidence}` };
 }
 
+/** A claim about a model no better than its baseline: not computed, since its explanations explain nothing. */
+export function notExplainedClaim(id: string, claim: string, run: RunClassification): Claim {
+  if (run.aboveBaseline) throw new Error(`notExplainedClaim(${id}): ${run.model} is above its baseline; measure the claim`);
+  return { id, claim, criterion: 'not computed: the model is not explained', verdict: 'not assessed', evidence: `${run.model}: ${run.gate}` };
+}
+
 /**
  * One claim measured under several perturbations: reproduced when it holds under all, not reproduced when under
  * none, inconclusive otherwise; `holdsUnder` says which.
