@@ -10,7 +10,7 @@ import { versions } from '../lib/env/versions';
 import { aopc } from '../lib/evaluate/aopc';
 import { buildModel } from '../lib/models/presets';
 import { computeAndRead, printTable } from './child';
-import type { Suite, SuiteOptions } from './suites';
+import type { Suite, SuiteOptions } from './suite';
 
 async function measure(name: string, size: number, stride: number, steps: number, images: number) {
   const model = buildModel(name, { inputSize: size, seed: 1 });

@@ -15,7 +15,7 @@ import { trainStep } from '../lib/training/train';
 import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { versions } from '../lib/env/versions';
 import { computeAndRead, peakRssMB, printTable, runChild, time } from './child';
-import type { Suite, SuiteOptions } from './suites';
+import type { Suite, SuiteOptions } from './suite';
 
 type Shape5 = [number, number, number, number, number];
 

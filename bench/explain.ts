@@ -10,7 +10,7 @@ import { versions } from '../lib/env/versions';
 import { explainTensor, type ExplainOptions } from '../lib/explain/explain';
 import { buildModel } from '../lib/models/presets';
 import { computeAndRead, peakRssMB, printTable, runChild, timeInterleaved } from './child';
-import type { Suite, SuiteOptions } from './suites';
+import type { Suite, SuiteOptions } from './suite';
 
 interface Row {
   model: string;

@@ -3,17 +3,9 @@ import { conv3dSuite } from './conv3d';
 import { trainSuite } from './train';
 import { explainSuite } from './explain';
 import { aopcSuite } from './aopc';
+import type { Suite } from './suite';
 
-export interface SuiteOptions {
-  quick: boolean;
-  reps: number;
-}
-
-export interface Suite {
-  run(opts: SuiteOptions): Promise<unknown>;
-  /** Measurements that run in their own process: `part` names which. */
-  child?(part: string, args: string[]): Promise<unknown>;
-}
+export type { Suite, SuiteOptions } from './suite';
 
 export const BENCHMARKS: Record<string, Suite> = {
   conv3d: conv3dSuite,

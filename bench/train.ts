@@ -10,7 +10,7 @@ import { versions } from '../lib/env/versions';
 import { buildModel } from '../lib/models/presets';
 import { trainStep } from '../lib/training/train';
 import { peakRssMB, printTable, runChild, time } from './child';
-import type { Suite, SuiteOptions } from './suites';
+import type { Suite, SuiteOptions } from './suite';
 
 interface Throughput {
   model: string;

@@ -41,7 +41,9 @@ export { chooseBatchSize, checkBatchFits, estimateHeapBytes, maxBatchSize } from
 export { readMnistImages, readMnistLabels, readMnistTestDigits } from './data/mnist3d/idx';
 export { trainKFold, leftRightAxis, loadFoldModel, accuracyTable, accuracyTableCsv, evaluate, EarlyStopping, type TrainConfig, type TrainSummary } from './training/train';
 export { trainFamily, accuracyVsParametersFigure, trainingCurvesFigure } from './training/family';
-export { explainTensor, explainDataset, METHODS, registerMethod, methodNames, type Method, type MethodDefinition, type MethodResult, type ExplainOptions, type Explanation } from './explain/explain';
+export { explainTensor, explainDataset, resolveExplainOptions, METHODS, OPTION_SPECS, OptionError, registerMethod, methodNames, type Method, type MethodDefinition, type MethodResult, type ExplainOptions, type Explanation } from './explain/explain';
+export { registerCanonizer, canonizedLayers, type Canonizer } from './explain/canonizers';
+export { registerMetric, evaluateMetric, metricNames, metricDefinition, type MetricDefinition, type MetricInput } from './evaluate/metrics';
 export { cam, gradCam, gradients, convLayerNames } from './explain/cam';
 export { lrp, lrpOnChain, applyRule, type LrpResult, type LayerAudit, type LayerRelevance } from './explain/lrp/lrp';
 export { assignRules, COMPOSITES, COMPOSITE_NAMES, thesisPosition, type PoolMode } from './explain/lrp/composites';
@@ -54,7 +56,7 @@ export { cachedExplanation, foldTestIndices, type CachedExplanation } from './ex
 export { aopc, uniformOrder, greedyOrder, greedyCandidates, uniformCubes, parsePerturb, perturbLabel, resolveAopcConfig, AOPC_DEFAULTS, type AopcConfig, type AopcResult } from './evaluate/aopc';
 export { sanityCheck, classSensitivity, weightLayersTopDown, resolveSanityConfig, layerSeed, SANITY_DEFAULTS, type SanityResult, type SanityConfig, type SanityVerdict } from './evaluate/sanity';
 export { similarity, spearman, pearson, ssim3d, ranks, isConstant, type Similarity } from './evaluate/similarity';
-export { localisation, relevancePerRegion, positiveShareInside, type LocalisationScores } from './evaluate/localisation';
+export { localisation, localisationOf, regionContext, relevancePerRegion, positiveShareInside, type LocalisationScores, type RegionContext } from './evaluate/localisation';
 export { writeFinding, readFinding, findingsDir } from './report/findings';
 export { cachedAopc, aopcFigure, cachedSanity, sanityGridFigure, sanityCurvesFigure, localisationRows, regionTable, methodLabel, summariseLocalisation, subjectBootstrap, SIMILARITY_WORDS, type SanitySummary, type LocalisationRow, type LocalisationSummary } from './evaluate/workflows';
 export { classificationScores, runClassification, type RunClassification, type FoldClassification } from './training/metrics';

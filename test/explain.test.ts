@@ -21,6 +21,7 @@ import { saveModel } from '../lib/io/model-files';
 import { readNifti, writeNifti } from '../lib/io/nifti';
 import { readNpy, writeNpy } from '../lib/io/npy';
 import { relErr, runCli, tempDir } from './helpers';
+import { configHash } from '../lib/util/hash';
 
 process.env.XAI3D_QUIET = '1';
 
@@ -123,13 +124,58 @@ test('an explanation method registered from user code runs through explainTensor
     assert.deepEqual(Array.from(mine.maps[k]), Array.from(grad.maps[k]).map(Math.abs));
     assert.ok(Math.abs(mine.relevanceSums[k] - mine.maps[k].reduce((a, b) => a + b, 0)) < 1e-4, 'sums filled in');
   }
-  assert.throws(() => explainTensor(m, x, { method: 'abs-gradient', steps: 8 }), /option steps applies to integrated-gradients only \(got method abs-gradient\)/);
-  assert.throws(() => explainTensor(m, x, { method: 'cam', pool: 'wta' }), /option pool applies to lrp only/);
+  assert.throws(() => explainTensor(m, x, { method: 'abs-gradient', steps: 8 }), /option steps: applies to integrated-gradients only \(got method abs-gradient\)/);
+  assert.throws(() => explainTensor(m, x, { method: 'cam', pool: 'wta' }), /option pool: applies to lrp only/);
   assert.throws(() => explainTensor(m, x, { method: 'nothing' }), /unknown method "nothing"; use one of cam, .*abs-gradient/);
   assert.throws(() => registerMethod({ name: 'gradient', options: [], memory: 'gradient', explain: () => ({ maps: [], classes: [], logits: [] }) }), /already registered/);
   assert.throws(() => registerMethod({ name: 'x-y', options: ['nope' as never], memory: 'gradient', explain: () => ({ maps: [], classes: [], logits: [] }) }), /unknown option "nope"/);
   tf.dispose(x);
   m.dispose();
+});
+
+test('resolving a request: defaults written in from the option table, refused options named by field, idempotent', () => {
+  const { resolveExplainOptions, OPTION_SPECS } = require('../lib/explain/explain') as typeof import('../lib/explain/explain');
+  const { ATTRIBUTION_DEFAULTS } = require('../lib/explain/attribution') as typeof import('../lib/explain/attribution');
+  assert.deepEqual(resolveExplainOptions({ method: 'integrated-gradients' }), { method: 'integrated-gradients', steps: ATTRIBUTION_DEFAULTS.igSteps, baseline: ATTRIBUTION_DEFAULTS.baseline });
+  assert.deepEqual(resolveExplainOptions({ method: 'smoothgrad', samples: 4 }), { method: 'smoothgrad', samples: 4, noiseLevel: 0.1, seed: 0 });
+  // Occlusion's window and stride are clipped to the volume as attribution.ts clips them.
+  assert.deepEqual(resolveExplainOptions({ method: 'occlusion' }, [6, 16, 16]), { method: 'occlusion', window: 6, stride: 4, baseline: 0 });
+  assert.deepEqual(resolveExplainOptions({ method: 'occlusion', window: 3 }, [16, 16, 16]), { method: 'occlusion', window: 3, stride: 3, baseline: 0 });
+  assert.equal(resolveExplainOptions({ method: 'lrp', composite: 'composite2' }).pool, 'proportional', "the composite's pooling");
+  assert.equal(resolveExplainOptions({ method: 'lrp' }).pool, 'wta');
+  const r = resolveExplainOptions({ method: 'lrp', composite: 'composite3' });
+  assert.deepEqual(resolveExplainOptions(r), r, 'idempotent');
+  assert.throws(() => resolveExplainOptions({ method: 'smoothgrad', samples: 2.5 }), /option samples: expected an integer >= 1, got 2.5/);
+  assert.throws(() => resolveExplainOptions({ method: 'gradient', window: 4 }), /option window: applies to occlusion only/);
+  assert.throws(() => resolveExplainOptions({ method: 'cam', classes: [-1] }), /option classes: expected class indices/);
+  for (const spec of Object.values(OPTION_SPECS)) if (spec.fill) assert.notEqual(spec.default, null, `${spec.flag} has a default to fill`);
+});
+
+test('explanation cache keys are the resolved request: a default made explicit is the same key, a changed default or composite is another', () => {
+  const { explanationKey } = require('../lib/explain/cached') as typeof import('../lib/explain/cached');
+  const { OPTION_SPECS } = require('../lib/explain/explain') as typeof import('../lib/explain/explain');
+  const { COMPOSITES } = require('../lib/explain/lrp/composites') as typeof import('../lib/explain/lrp/composites');
+  const shape = [16, 16, 16];
+  const key = (o: import('../lib/explain/explain').ExplainOptions) => configHash(explanationKey(o, shape));
+  assert.equal(key({ method: 'integrated-gradients' }), key({ method: 'integrated-gradients', steps: 32, baseline: 0 }));
+  assert.equal(key({ method: 'lrp', composite: 'composite1', batchSize: 2 }), key({ method: 'lrp', composite: 'composite1', pool: 'wta' }), 'the batch size is not part of it');
+  const before = key({ method: 'integrated-gradients' });
+  const saved = OPTION_SPECS.steps.default;
+  OPTION_SPECS.steps.default = 64; // what a changed library default looks like
+  try {
+    assert.notEqual(key({ method: 'integrated-gradients' }), before, 'a changed default misses the cache');
+  } finally {
+    OPTION_SPECS.steps.default = saved;
+  }
+  const c1 = key({ method: 'lrp', composite: 'composite1' });
+  const conv1 = COMPOSITES.composite1.byPosition!.conv1;
+  COMPOSITES.composite1.byPosition!.conv1 = { ...conv1, low: -1 }; // an edited zB bound
+  try {
+    assert.notEqual(key({ method: 'lrp', composite: 'composite1' }), c1, 'an edited composite misses the cache (explanations, AOPC and sanity share this key)');
+  } finally {
+    COMPOSITES.composite1.byPosition!.conv1 = conv1;
+  }
+  assert.equal(key({ method: 'lrp', composite: 'composite1' }), c1);
 });
 
 test('every rule gives the hand-computed relevance on a tiny dense layer', () => {
@@ -260,7 +306,42 @@ test('BatchNormalization is folded into the preceding convolution; unsupported l
   const bad = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [4, 4, 4, 1], filters: 2, kernelSize: 3, activation: 'tanh', name: 'ct' }), globalAveragePooling3d(), tf.layers.dense({ units: 2 })] });
   assert.throws(() => lrp(bad, tf.zeros([1, 4, 4, 4, 1]) as tf.Tensor5D), /layer "ct": activation "tanh" is not supported/);
   const other = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [4, 4, 4, 1], filters: 2, kernelSize: 3, name: 'c' }), tf.layers.layerNormalization({ name: 'ln' }), globalAveragePooling3d(), tf.layers.dense({ units: 2 })] });
-  assert.throws(() => modelChain(other), /layer "ln" \(LayerNormalization\) is not supported by the explanation engine; supported: InputLayer, Conv3D/);
+  assert.throws(() => modelChain(other), /layer "ln" \(LayerNormalization\) is not supported by the explanation engine; supported: InputLayer, Conv3D.*BatchNormalization/);
+});
+
+test('a canonizer registered from user code merges its layer into the convolution before it: the chain computes the model', () => {
+  const { registerCanonizer } = require('../lib/explain/canonizers') as typeof import('../lib/explain/canonizers');
+  class ScaleBy extends tf.layers.Layer {
+    static className = 'ScaleByTest';
+    constructor(readonly factor: number, args: { name?: string } = {}) {
+      super(args);
+    }
+    override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, this.factor);
+    }
+    override getConfig() {
+      return { ...super.getConfig(), factor: this.factor };
+    }
+  }
+  const m = tf.sequential({ layers: [tf.layers.conv3d({ inputShape: [6, 6, 6, 1], filters: 2, kernelSize: 3, padding: 'same', name: 'c1' }), new ScaleBy(3, { name: 's' }), tf.layers.activation({ activation: 'relu' }), globalAveragePooling3d({ name: 'gap' }), tf.layers.dense({ units: 2, name: 'dense' })] });
+  assert.throws(() => modelChain(m), /layer "s" \(ScaleByTest\) is not supported/);
+  registerCanonizer({
+    layerClass: 'ScaleByTest',
+    merge(prev, layer) {
+      const f = (layer as ScaleBy).factor;
+      const [k, b] = [prev!.kernel!, prev!.bias!];
+      prev!.kernel = k.mul(f);
+      prev!.bias = b.mul(f);
+      tf.dispose([k, b]);
+    },
+  });
+  assert.throws(() => registerCanonizer({ layerClass: 'ScaleByTest', merge() {} }), /already registered/);
+  const x = tf.randomUniform([2, 6, 6, 6, 1], 0, 1, 'float32', 5) as tf.Tensor5D;
+  const steps = modelChain(m);
+  assert.ok(relErr(forwardChain(steps, x).logits.dataSync(), (m.predict(x) as tf.Tensor).dataSync()) < 1e-5);
+  disposeChain(steps);
+  const r = lrp(m, x);
+  assert.ok(relErr(r.maps[0], gradients(m, x, { timesInput: true, classes: r.classes }).maps[0]) < 1e-4, 'LRP-0 = gradient x input through the merged layer');
 });
 
 test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (D, H, W) float32, --json reports the audit; errors say what to change', { timeout: 300_000 }, async () => {
@@ -298,7 +379,13 @@ test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (
   fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": "alphabeta", "alpha": 3, "beta": 1}}'], /alpha - beta must be 1/);
   fail(['--method', 'lrp', '--rules', '{"conv2": {"rule": '], /--rules is not valid JSON/, 2);
   fail(['--method', 'saliency'], /--method saliency: use one of cam, gradcam, gradcampp, gradient, inputxgradient, smoothgrad, integrated-gradients, occlusion, lrp/, 2);
-  fail(['--method', 'cam', '--composite', 'composite1'], /apply to --method lrp only/, 2);
+  fail(['--method', 'cam', '--composite', 'composite1'], /--composite: applies to --method lrp only \(got method cam\)/, 2);
+  // Flags are parsed and checked by the library's option table, its errors in flag names.
+  fail(['--method', 'integrated-gradients', '--steps', '0'], /--steps: expected an integer >= 1, got 0/, 2);
+  fail(['--method', 'cam', '--steps', '4'], /--steps: applies to --method integrated-gradients only/, 2);
+  fail(['--method', 'occlusion', '--baseline', 'mean'], /--baseline: expected a finite number or "reference", got "mean"/, 2);
+  fail(['--method', 'lrp', '--low', '2', '--high', '1'], /--low: must be below high, got --low 2 and --high 1/, 2);
+  fail(['--method', 'lrp', '--composite', 'composite9'], /--composite: unknown composite "composite9"; use one of composite1, composite2, composite3/, 2);
   writeNpy(path.join(dir, 'small.npy'), new Float32Array(8 ** 3), [8, 8, 8]);
   const res = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'small.npy'), '--method', 'gradient', '--out', path.join(dir, 'x.npy')]);
   assert.equal(res.status, 1);

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { installFast3dKernels } from './kernels3d';
 import { startSimd, type WasmMemoryLike } from './simd/index';
-import type { BackendName } from './select';
+
 import { enableWasmThreads, releaseWasmWorkers } from './wasm-threads';
 
 /** What configureWasm set up: threads, replacement kernels, SIMD kernels (and why not, if they failed to start). */
@@ -31,7 +31,7 @@ export function wasmKernelChoice(): { fast: boolean; simd: boolean } {
   return { fast: kernels === 'fast', simd: envSwitch('XAI3D_SIMD', true) };
 }
 
-export async function configureWasm(threads: number, useBackend: (name: BackendName) => Promise<void>): Promise<WasmSetup> {
+export async function configureWasm(threads: number, useBackend: (name: 'wasm') => Promise<void>): Promise<WasmSetup> {
   const choice = wasmKernelChoice();
   const fast = choice.fast;
   if (fast) installFast3dKernels();

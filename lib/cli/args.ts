@@ -3,6 +3,13 @@ import { parseArgs, type ParseArgsConfig } from 'util';
 import * as fs from 'fs';
 import * as path from 'path';
 
+/** A subcommand of `xai3d`: its name, a one-line summary for the command list, and what it runs (an exit code). */
+export interface Command {
+  name: string;
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
 /** An error in how the command was called: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {}
 

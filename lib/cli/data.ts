@@ -12,7 +12,7 @@ import { defaultOasis2Root } from '../data/defaults';
 import { parseProfile } from '../env/profile';
 import { profileConfig } from '../profiles';
 import { noPositionals, numberOption, parse, UsageError } from './args';
-import type { Command } from './main';
+import type { Command } from './args';
 
 const USAGE = `usage:
   xai3d data mnist3d [--size 32] [--train 5000] [--test 1000] [--mode density|occupancy] [--noisy-copies] [--seed N] [--force]

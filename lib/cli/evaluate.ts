@@ -4,47 +4,36 @@ import * as path from 'path';
 import { initBackend } from '../backend/select';
 import { aopc, parsePerturb, AOPC_DEFAULTS, type AopcConfig } from '../evaluate/aopc';
 import { classSensitivity, resolveSanityConfig, sanityCheck, type SanityConfig } from '../evaluate/sanity';
-import { explainTensor, METHODS, type ExplainOptions, type Method } from '../explain/explain';
+import { explainTensor, methodNames } from '../explain/explain';
 import { readInputVolume } from '../explain/heatmap-io';
-import type { RuleSpec } from '../explain/lrp/rules';
 import { writeJsonAtomic } from '../io/atomic';
 import { loadModel } from '../io/model-files';
-import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption, UsageError } from './args';
-import type { Command } from './main';
+import { modelFiles, noPositionals, numberOption, outputPath, parse, UsageError } from './args';
+import { anyExplainFlag, explainFlags, explainParseOptions, explainRequest, explainUsage, flagError } from './explain-flags';
+import type { Command } from './args';
 
-const AOPC_USAGE = `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
-                  --method ${METHODS.join('|')} [--composite NAME] [--rules JSON] [--pool wta|proportional]
-                  [--low L --high H] [--layer NAME]) [--class K]
+const AOPC_OWN = ['stride', 'steps', 'hp', 'strategy', 'candidate-stride', 'order', 'perturb', 'seed', 'score'];
+const AOPC_FLAGS = explainFlags(AOPC_OWN);
+const SANITY_OWN = ['mode', 'std', 'seed', 'threshold', 'cam-layers', 'null-seeds'];
+const SANITY_FLAGS = explainFlags(SANITY_OWN);
+
+const aopcUsage = () => `usage: xai3d aopc --model DIR/model.json --input FILE [--input FILE ...] (--heatmap FILE [--heatmap FILE ...] |
+                  --method ${methodNames().join('|')} [OPTIONS OF THE METHOD]) [--class K]
+${explainUsage(AOPC_FLAGS, '                    ')}
                   [--stride S (${AOPC_DEFAULTS.strideVoxels})] [--steps L (${AOPC_DEFAULTS.steps})] [--hp sum|abs]
                   [--strategy uniform|greedy] [--candidate-stride C (${AOPC_DEFAULTS.candidateStride}; greedy)]
                   [--order morf|lerf|random] [--perturb uniform|constant:V] [--seed N] [--score softmax|logit] --out FILE.json
 scores are the explained class's softmax probability computed from the logits (or the logit itself)
 writes {"curve": [AOPC(0..L)], "scores": [[f(x^0..L)] per input], "aopc", "coverage", "config"} (curve = mean over inputs)`;
 
-const SANITY_USAGE = `usage: xai3d sanity --model DIR/model.json --input FILE [--input FILE ...] --method ${METHODS.join('|')}
-                    [--composite NAME] [--rules JSON] [--pool wta|proportional] [--low L --high H] [--layer NAME]
+const sanityUsage = () => `usage: xai3d sanity --model DIR/model.json --input FILE [--input FILE ...] --method ${methodNames().join('|')}
+                    [OPTIONS OF THE METHOD]
+${explainUsage(SANITY_FLAGS, '                      ')}
                     [--mode cascading|independent] [--std 0.01] [--seed N]
                     [--threshold 0.5] [--cam-layers all|dense-only] [--null-seeds 2] --out FILE.json
 verdict: a step is "changed" when the 95 % bootstrap interval of the normalised change (1 - |Spearman|) /
 (1 - null |Spearman|), null = fully re-initialised models, lies above --threshold (strictly between 0 and 1);
 pass = changed at the top-layer step; constant maps are "degenerate"`;
-
-/** The explanation flags aopc and sanity share with explain (--composite --rules --pool --low --high --layer). */
-const EXPLAIN_FLAGS = { composite: { type: 'string' }, rules: { type: 'string' }, pool: { type: 'string' }, low: { type: 'string' }, high: { type: 'string' }, layer: { type: 'string' } } as const;
-
-function explainOptions(values: Record<string, unknown>): ExplainOptions {
-  const method = values.method as string;
-  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
-  const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
-  const pool = values.pool as string | undefined;
-  if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
-  if ((values.composite || rules || pool || values.low !== undefined || values.high !== undefined) && method !== 'lrp') throw new UsageError('--composite, --rules, --pool, --low and --high apply to --method lrp only');
-  if (values.layer !== undefined && method !== 'gradcam' && method !== 'gradcampp') throw new UsageError('--layer applies to --method gradcam or gradcampp only');
-  const low = numberOption(values, 'low');
-  const high = numberOption(values, 'high');
-  if (low !== undefined && high !== undefined && !(low < high)) throw new UsageError(`--low ${low} must be < --high ${high} (the zB rule's input bounds)`);
-  return { method: method as Method, composite: values.composite as string | undefined, rules, pool: pool as ExplainOptions['pool'], low, high, layer: values.layer as string | undefined };
-}
 
 function loadInputs(files: string[]): { tensor: tf.Tensor5D; volumes: Float32Array[]; shape: [number, number, number] } {
   const vols = files.map((f) => readInputVolume(f));
@@ -65,9 +54,10 @@ export const aopcCommand: Command = {
   name: 'aopc',
   summary: 'area over the MoRF perturbation curve of heatmaps (or of a method computed on the fly)',
   async run(args) {
+    const AOPC_USAGE = aopcUsage();
     const { values, positionals } = parse(args, {
       model: { type: 'string' }, input: { type: 'string', multiple: true }, heatmap: { type: 'string', multiple: true },
-      method: { type: 'string' }, ...EXPLAIN_FLAGS, class: { type: 'string' },
+      ...explainParseOptions(AOPC_FLAGS), class: { type: 'string' },
       stride: { type: 'string' }, steps: { type: 'string' }, hp: { type: 'string' }, strategy: { type: 'string' }, 'candidate-stride': { type: 'string' },
       order: { type: 'string' }, perturb: { type: 'string' }, seed: { type: 'string' }, score: { type: 'string' }, out: { type: 'string' },
     }, AOPC_USAGE);
@@ -79,8 +69,8 @@ export const aopcCommand: Command = {
     if (heatmaps.length > 0 && heatmaps.length !== inputs.length) throw new UsageError(`${heatmaps.length} --heatmap for ${inputs.length} --input: give one per input`);
     noPositionals(positionals, 'aopc');
     const out = outputPath(values.out, '--out', ['.json'], [...modelFiles(values.model as string), ...inputs, ...heatmaps]);
-    if (heatmaps.length > 0 && (values.method || Object.keys(EXPLAIN_FLAGS).some((k) => values[k] !== undefined))) throw new UsageError('with --heatmap the maps are given: --method and its flags (--composite, --rules, --pool, --low, --high, --layer) do not apply');
-    const eopts = values.method ? explainOptions(values) : undefined;
+    if (heatmaps.length > 0 && (values.method || anyExplainFlag(values, AOPC_FLAGS))) throw new UsageError('with --heatmap the maps are given: --method and its options do not apply');
+    const eopts = values.method ? explainRequest(values, AOPC_FLAGS) : undefined;
     const pick = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
       const v = (values[name] as string | undefined) ?? def;
       if (!allowed.includes(v as T)) throw new UsageError(`--${name} ${v}: use ${allowed.join(' or ')}`);
@@ -117,7 +107,11 @@ export const aopcCommand: Command = {
           return h.data;
         });
       } else {
-        maps = explainTensor(model, tensor, { ...eopts!, classes }).maps;
+        try {
+          maps = explainTensor(model, tensor, { ...eopts!, classes }).maps;
+        } catch (err) {
+          throw flagError(err, AOPC_FLAGS);
+        }
       }
       const r = aopc(model, volumes, shape, maps, cfg, classes);
       writeJsonAtomic(out, { curve: r.curve, scores: r.scores, aopc: r.aopc, coverage: r.coverage, config: { ...r.config, inputs: inputs.map((f) => path.resolve(f)), heatmaps: heatmaps.map((f) => path.resolve(f)), method: values.method ?? null, composite: values.composite ?? null, classes: r.classes } });
@@ -133,8 +127,9 @@ export const sanityCommand: Command = {
   name: 'sanity',
   summary: 'model-parameter-randomisation sanity check (cascading or independent) and class sensitivity',
   async run(args) {
+    const SANITY_USAGE = sanityUsage();
     const { values, positionals } = parse(args, {
-      model: { type: 'string' }, input: { type: 'string', multiple: true }, method: { type: 'string' }, ...EXPLAIN_FLAGS, mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
+      model: { type: 'string' }, input: { type: 'string', multiple: true }, ...explainParseOptions(SANITY_FLAGS), mode: { type: 'string' }, std: { type: 'string' }, seed: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' },
       'cam-layers': { type: 'string' }, 'null-seeds': { type: 'string' },
     }, SANITY_USAGE);
     if (values.help) return 0;
@@ -159,13 +154,18 @@ export const sanityCommand: Command = {
       const field = msg.split(' ')[0];
       throw new UsageError(`--${flags[field] ?? field}${msg.slice(field.length)}`);
     }
-    const opts = explainOptions(values);
+    const opts = explainRequest(values, SANITY_FLAGS);
     await initBackend();
     const model = await loadModel(values.model as string);
     const { tensor } = loadInputs(inputs);
     try {
-      const r = sanityCheck(model, tensor, opts, scfg);
-      const cs = model.outputs[0].shape[1]! >= 2 ? classSensitivity(model, tensor, opts) : null;
+      let r, cs;
+      try {
+        r = sanityCheck(model, tensor, opts, scfg);
+        cs = model.outputs[0].shape[1]! >= 2 ? classSensitivity(model, tensor, opts) : null;
+      } catch (err) {
+        throw flagError(err, SANITY_FLAGS);
+      }
       writeJsonAtomic(out, {
         method: r.method,
         composite: r.composite ?? null,

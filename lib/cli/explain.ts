@@ -1,95 +1,66 @@
 /** `xai3d explain`: a heatmap for one volume (a stable contract: keep these flags and formats). */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/select';
-import { explainTensor, METHODS, type Method } from '../explain/explain';
+import { explainTensor, methodNames } from '../explain/explain';
 import { readInputVolume, writeHeatmap } from '../explain/heatmap-io';
-import type { PoolMode } from '../explain/lrp/composites';
-import type { RuleSpec } from '../explain/lrp/rules';
+import { ruleNames } from '../explain/lrp/rules';
 import { loadModel } from '../io/model-files';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeJsonAtomic } from '../io/atomic';
 import { writeNpy } from '../io/npy';
 import { lrp } from '../explain/lrp/lrp';
-import { modelFiles, noPositionals, numberOption, outputPath, parse, rulesOption, UsageError } from './args';
-import type { Command } from './main';
+import { modelFiles, noPositionals, numberOption, outputPath, parse, UsageError } from './args';
+import { explainFlags, explainParseOptions, explainRequest, explainUsage, flagError } from './explain-flags';
+import type { Command } from './args';
 
-const USAGE = `usage: xai3d explain --model DIR/model.json --input FILE --method ${METHODS.join('|')}
-                     [--composite composite1|composite2|composite3|<preset>] [--rules JSON] [--pool wta|proportional]
-                     [--class K] [--layer NAME] [--low L --high H] --out FILE [--json]
-                     integrated-gradients: [--steps N (32)] [--baseline V|reference (0)]
-                     smoothgrad: [--samples N (20)] [--noise-level F (0.1 of max - min)] [--seed S (0)]
-                     occlusion: [--window W (8)] [--stride S (4)] [--baseline V|reference (0)]
+const FLAGS = explainFlags();
+
+/** The usage text, generated from the option table and the registered methods (so a registered method shows up). */
+function usage(): string {
+  return `usage: xai3d explain --model DIR/model.json --input FILE --method ${methodNames().join('|')}
+                     [--class K] [OPTIONS OF THE METHOD] --out FILE [--json]
+${explainUsage(FLAGS, '                     ')}
        xai3d explain --model ... --input FILE --method lrp [--composite C] [--rules JSON] --layers all --out DIR
                      the relevance at every layer's input: DIR/NN-<layer>.npy (one volume's shape, channels last)
                      and DIR/layers.json (layer, kind, shape, sum: the conservation audit per layer)
   FILE (input): .npy (D,H,W or D,H,W,C; float32/float64) or NIfTI (.nii, .nii.gz, .hdr/.img)
   FILE (out):   .npy (float32, C order, D,H,W) or .nii/.nii.gz (the input's geometry)
-  --rules: JSON keyed by conv1..convN, dense or a layer name: {"rule": "zero"|"epsilon"|"gamma"|"alphabeta"|"zb"|
-           "flat"|"wsquare", "epsilon", "gamma", "alpha", "beta", "low", "high"}; layers not named use LRP-0;
+  --rules: JSON keyed by conv1..convN, dense or a layer name: {"rule": ${ruleNames().map((r) => `"${r}"`).join('|')},
+           "epsilon", "gamma", "alpha", "beta", "low", "high"}; layers not named use LRP-0;
            combined with --composite it overrides the composite's entries. zB bounds: the entry's low/high, else
            --low/--high, else [0, 1].
   --json: prints {"class", "logit", "relevance_sum", "per_layer": [...]} to stdout (integrated-gradients adds
           "reference": logit(x) - logit(baseline), which relevance_sum approximates).`;
+}
 
 export const explainCommand: Command = {
   name: 'explain',
   summary: 'heatmap of one volume: CAM, Grad-CAM, gradient, input x gradient, LRP composites',
   async run(args) {
+    const USAGE = usage();
     const { values, positionals } = parse(args, {
-      model: { type: 'string' }, input: { type: 'string' }, method: { type: 'string' }, composite: { type: 'string' },
-      rules: { type: 'string' }, pool: { type: 'string' }, class: { type: 'string' }, layer: { type: 'string' },
-      low: { type: 'string' }, high: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
-      steps: { type: 'string' }, baseline: { type: 'string' }, samples: { type: 'string' }, 'noise-level': { type: 'string' },
-      seed: { type: 'string' }, window: { type: 'string' }, stride: { type: 'string' }, layers: { type: 'string' },
+      model: { type: 'string' }, input: { type: 'string' }, ...explainParseOptions(FLAGS), class: { type: 'string' },
+      out: { type: 'string' }, json: { type: 'boolean' }, layers: { type: 'string' },
     }, USAGE);
     if (values.help) return 0;
     for (const req of ['model', 'input', 'method', 'out']) if (!values[req]) throw new UsageError(`--${req} is required\n\n${USAGE}`);
     noPositionals(positionals, 'explain');
     if (values.layers !== undefined) return layersRun(values);
     const out = outputPath(values.out, '--out', ['.npy', '.nii', '.nii.gz'], [...modelFiles(values.model as string), values.input as string]);
-    const method = values.method as string;
-    if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method ${method}: use one of ${METHODS.join(', ')}`);
-    const pool = values.pool as string | undefined;
-    if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
-    const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
-    if ((values.composite || rules || pool) && method !== 'lrp') throw new UsageError(`--composite, --rules and --pool apply to --method lrp only`);
     const cls = numberOption(values, 'class', { integer: true, min: 0 });
-    const methodFlags: Record<string, string[]> = { steps: ['integrated-gradients'], baseline: ['integrated-gradients', 'occlusion'], samples: ['smoothgrad'], 'noise-level': ['smoothgrad'], seed: ['smoothgrad'], window: ['occlusion'], stride: ['occlusion'] };
-    for (const [flag, methods] of Object.entries(methodFlags)) if (values[flag] !== undefined && !methods.includes(method)) throw new UsageError(`--${flag} applies to --method ${methods.join(' or ')} only`);
-    if (values.layer !== undefined && method !== 'gradcam' && method !== 'gradcampp') throw new UsageError(`--layer applies to --method gradcam or gradcampp only`);
-    const steps = numberOption(values, 'steps', { integer: true, min: 1 });
-    const baseline = values.baseline === 'reference' ? ('reference' as const) : numberOption(values, 'baseline');
-    const samples = numberOption(values, 'samples', { integer: true, min: 1 });
-    const noiseLevel = numberOption(values, 'noise-level', { min: 0 });
-    const seed = numberOption(values, 'seed', { integer: true });
-    const window = numberOption(values, 'window', { integer: true, min: 1 });
-    const stride = numberOption(values, 'stride', { integer: true, min: 1 });
-    const low = numberOption(values, 'low');
-    const high = numberOption(values, 'high');
-    if (low !== undefined && high !== undefined && !(low < high)) throw new UsageError(`--low ${low} must be < --high ${high} (the zB rule's input bounds)`);
+    const request = explainRequest(values, FLAGS, cls !== undefined ? { classes: cls } : {});
     await initBackend();
     const model = await loadModel(values.model as string);
     const input = readInputVolume(values.input as string);
     const x = tf.tensor5d(input.data, [1, ...input.shape]);
     try {
-      const r = explainTensor(model, x, {
-        method: method as Method,
-        composite: values.composite as string | undefined,
-        rules,
-        pool: pool as PoolMode | undefined,
-        classes: cls,
-        layer: values.layer as string | undefined,
-        low,
-        high,
-        steps,
-        baseline,
-        samples,
-        noiseLevel,
-        seed,
-        window,
-        stride,
-      });
+      let r;
+      try {
+        r = explainTensor(model, x, request);
+      } catch (err) {
+        throw flagError(err, FLAGS);
+      }
       writeHeatmap(out, r.maps[0], [input.shape[0], input.shape[1], input.shape[2]], { affine: input.affine, pixdim: input.pixdim });
       if (values.json) {
         process.stdout.write(
@@ -102,7 +73,7 @@ export const explainCommand: Command = {
           }) + '\n',
         );
       } else {
-        process.stderr.write(`${method}${values.composite ? ` (${values.composite})` : ''}: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}, relevance sum ${r.relevanceSums[0].toFixed(4)} -> ${out}\n`);
+        process.stderr.write(`${request.method}${request.composite ? ` (${request.composite})` : ''}: class ${r.classes[0]}, logit ${r.logits[0].toFixed(4)}, relevance sum ${r.relevanceSums[0].toFixed(4)} -> ${out}\n`);
       }
     } finally {
       x.dispose();
@@ -118,16 +89,14 @@ async function layersRun(values: Record<string, unknown>): Promise<number> {
   const dir = values.out as string;
   if (/\.(npy|nii|nii\.gz|json)$/i.test(dir)) throw new UsageError(`--out ${dir}: with --layers all, --out is a folder (one .npy per layer is written into it)`);
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} exists and is not a folder`);
-  const pool = values.pool as PoolMode | undefined;
-  if (pool !== undefined && pool !== 'wta' && pool !== 'proportional') throw new UsageError(`--pool ${pool}: use wta or proportional`);
-  const rules = rulesOption(values.rules) as Record<string, RuleSpec> | undefined;
   const cls = numberOption(values, 'class', { integer: true, min: 0 });
+  const request = explainRequest(values, FLAGS);
   await initBackend();
   const model = await loadModel(values.model as string);
   const input = readInputVolume(values.input as string);
   const x = tf.tensor5d(input.data, [1, ...input.shape]);
   try {
-    const r = lrp(model, x, { composite: values.composite as string | undefined, rules, pool, low: numberOption(values, 'low'), high: numberOption(values, 'high'), classes: cls !== undefined ? [cls] : undefined, keepLayers: true });
+    const r = lrp(model, x, { composite: request.composite, rules: request.rules, pool: request.pool, low: request.low, high: request.high, classes: cls !== undefined ? [cls] : undefined, keepLayers: true });
     const index = r.layers!.map((l, k) => {
       const file = `${String(k).padStart(2, '0')}-${l.layer.replace(/[^A-Za-z0-9_.-]+/g, '_')}.npy`;
       writeNpy(path.join(dir, file), l.values[0], l.shape);

@@ -4,7 +4,7 @@ import { profileStatus, runLocal, runOne, submitSlurm } from '../jobs/engine';
 import { writableWorkDirs } from '../env/paths';
 import { parseProfile, type ProfileName } from '../env/profile';
 import { noPositionals, numberOption, parse, UsageError } from './args';
-import type { Command } from './main';
+import type { Command } from './args';
 
 function profileOf(values: Record<string, unknown>): ProfileName {
   return values.profile !== undefined ? parseProfile(values.profile as string, '--profile') : parseProfile(process.env.XAI3D_PROFILE);

@@ -3,18 +3,14 @@
  * Exit codes: 0 success, 1 failure while running, 2 bad usage (unknown command, bad flag).
  */
 import { info } from '../env/info';
-import { noPositionals, parse, UsageError } from './args';
+import { noPositionals, parse, UsageError, type Command } from './args';
 import { dataCommand } from './data';
 import { trainCommand } from './train';
 import { explainCommand } from './explain';
 import { aopcCommand, sanityCommand } from './evaluate';
 import { jobCommand, planCommand, runCommand, statusCommand, submitCommand } from './jobs';
 
-export interface Command {
-  name: string;
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
+export type { Command } from './args';
 
 const infoCommand: Command = {
   name: 'info',

@@ -7,7 +7,7 @@ import { isPresetName, PRESET_NAMES } from '../models/presets';
 import { profileConfig } from '../profiles';
 import { trainKFold, type TrainConfig } from '../training/train';
 import { noPositionals, numberOption, parse, UsageError } from './args';
-import type { Command } from './main';
+import type { Command } from './args';
 
 const USAGE = `usage: xai3d train --dataset mnist3d|oasis2 --model <preset> [--folds K] [--profile tiny|quick|thesis]
                    [--epochs N] [--patience N] [--min-epochs N] [--lr X] [--batch-size N] [--base-width N] [--seed N]

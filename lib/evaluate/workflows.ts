@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { cachedRun } from '../cache/results';
 import type { VolumeDataset } from '../data/dataset';
-import { cachedExplanation, EXPLAIN_CODE_VERSION } from '../explain/cached';
+import { cachedExplanation, EXPLAIN_CODE_VERSION, explanationKey } from '../explain/cached';
 import type { ExplainOptions } from '../explain/explain';
 import { batchTensor } from '../data/dataset';
 import { loadFoldModel, type TrainSummary } from '../training/train';
@@ -39,7 +39,7 @@ export function methodLabel(e: ExplainOptions): string {
 export async function cachedAopc(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], explain: ExplainOptions, partial: Partial<AopcConfig>): Promise<AopcResult> {
   // The key holds the resolved configuration, so {strideVoxels: 4} and {strideVoxels: 4, steps: <default>} are one run.
   const cfg = resolveAopcConfig(partial, ds.shape);
-  const config = { version: EVALUATION_VERSIONS.aopc, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
+  const config = { version: EVALUATION_VERSIONS.aopc, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain: explanationKey(explain, ds.shape), cfg };
   const res = await cachedRun('aopc', config, async (ctx) => {
     const e = await cachedExplanation(run, fold, ds, indices, explain);
     const model = await loadFoldModel(run, fold);
@@ -88,7 +88,7 @@ export interface SanitySummary {
 /** The cascading sanity check of a fold's model and a method on `indices`, cached. */
 export async function cachedSanity(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], explain: ExplainOptions, partial: Partial<SanityConfig> = {}): Promise<SanitySummary & { maps: Float32Array[] }> {
   const cfg = resolveSanityConfig(partial);
-  const config = { version: EVALUATION_VERSIONS.sanity, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain, cfg };
+  const config = { version: EVALUATION_VERSIONS.sanity, explainCode: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, ids: configHash(indices.map((i) => ds.ids[i])), explain: explanationKey(explain, ds.shape), cfg };
   const n = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const res = await cachedRun('sanity', config, async (ctx) => {
     const model = await loadFoldModel(run, fold);

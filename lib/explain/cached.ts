@@ -8,7 +8,7 @@ import { cachedRun } from '../cache/results';
 import type { VolumeDataset } from '../data/dataset';
 import { loadFoldModel, type TrainSummary } from '../training/train';
 import { configHash } from '../util/hash';
-import { explainDataset, userMethodDefinition, type ExplainOptions, type Explanation } from './explain';
+import { explainDataset, resolveExplainOptions, userMethodDefinition, type ExplainOptions, type Explanation } from './explain';
 import { COMPOSITES } from './lrp/composites';
 import { userRuleDefinitions } from './lrp/rules';
 
@@ -37,17 +37,24 @@ export function foldTestIndices(run: TrainSummary, fold: number, ds: VolumeDatas
   });
 }
 
+/**
+ * What an explanation request contributes to a cache key (explanations, and the AOPC and sanity results made from
+ * them): the resolved request (every default written in, resolveExplainOptions; not the batch size, which does not
+ * change the maps), the composite's definition rather than its name (editing a composite's rules or bounds must not
+ * return maps made with the old ones), and the source of every user-registered rule it names and of a user method.
+ */
+export function explanationKey(opts: ExplainOptions, shape: readonly number[]): Record<string, unknown> {
+  const resolved = { ...resolveExplainOptions(opts, shape), batchSize: undefined };
+  const composite = resolved.composite !== undefined ? COMPOSITES[resolved.composite] : null;
+  const named = [...Object.values(resolved.rules ?? {}), ...Object.values(composite?.byPosition ?? {}), ...Object.values(composite?.byType ?? {}), composite?.first].map((r) => r?.rule).filter((r): r is string => typeof r === 'string');
+  const userRules = userRuleDefinitions(named);
+  const userMethod = userMethodDefinition(resolved.method);
+  return { opts: resolved, composite, ...(Object.keys(userRules).length > 0 ? { userRules } : {}), ...(userMethod ? { userMethod } : {}) };
+}
+
 /** Explain `indices` of `ds` with the model of `fold` of `run`, cached. */
 export async function cachedExplanation(run: TrainSummary, fold: number, ds: VolumeDataset, indices: number[], opts: ExplainOptions, force = false): Promise<CachedExplanation> {
-  // The composite's definition, not only its name, is part of the key: editing a composite's rules or bounds must
-  // not return maps made with the old ones.
-  const composite = opts.composite !== undefined ? COMPOSITES[opts.composite] ?? opts.composite : null;
-  // So is the definition of every user-registered rule the request names (registerRule), and of a user method.
-  const comp = typeof composite === 'object' && composite !== null ? composite : undefined;
-  const named = [...Object.values(opts.rules ?? {}), ...Object.values(comp?.byPosition ?? {}), ...Object.values(comp?.byType ?? {})].map((r) => r?.rule).filter((r): r is string => typeof r === 'string');
-  const userRules = userRuleDefinitions(named);
-  const userMethod = userMethodDefinition(opts.method);
-  const config = { code: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, fingerprint: ds.fingerprint ?? null, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, opts: { ...opts, batchSize: undefined }, composite, ...(Object.keys(userRules).length > 0 ? { userRules } : {}), ...(userMethod ? { userMethod } : {}) };
+  const config = { code: EXPLAIN_CODE_VERSION, run: path.basename(run.runDir), fold, dataset: ds.name, fingerprint: ds.fingerprint ?? null, ids: configHash(indices.map((i) => ds.ids[i])), count: indices.length, ...explanationKey(opts, ds.shape) };
   const n = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const res = await cachedRun(
     'explain',

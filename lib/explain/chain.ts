@@ -2,37 +2,20 @@
  * A tfjs LayersModel as a chain of explainable steps.
  *
  * Supported layers: InputLayer, Conv3D, Dense, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, Flatten,
- * Dropout, Activation (relu/linear), BatchNormalization (folded into the preceding convolution or dense layer, a
- * "canonizer" in Zennit's terms; the model itself is never modified) and ReferenceCentering3D, kept as a first
+ * Dropout, Activation (relu/linear), BatchNormalization (folded into the preceding convolution or dense layer by the
+ * canonizer in canonizers.ts; the model itself is never modified) and ReferenceCentering3D, kept as a first
  * step 'center' (x' = (x - r) s): explanations of such a model attribute the centred input x', the volume's deviation
  * from the reference (docs/methods.md, "Models"), and relevance passes from x' to the voxel of x unchanged. Conv3D and Dense may carry a relu or linear
  * activation; a final softmax is dropped, since explanations start from the logit (xai-conventions.md).
  */
 import * as tf from '@tensorflow/tfjs';
+import { canonizedLayers, canonizerFor } from './canonizers';
+import type { Step } from './step';
 
-export type StepKind = 'center' | 'conv3d' | 'dense' | 'maxpool3d' | 'avgpool3d' | 'gap3d' | 'flatten' | 'relu' | 'identity';
+export type { Step, StepKind } from './step';
 
-export interface Step {
-  kind: StepKind;
-  /** Name of the model layer (for folded batch norms: the conv's name). */
-  name: string;
-  /** Position among the weight layers: 'conv1'..'convN' or 'dense' ('dense1'.. when several). */
-  position?: string;
-  /** Weights (conv3d: [kD, kH, kW, C, F]; dense: [in, out]) and bias, folded with any batch normalisation. */
-  kernel?: tf.Tensor;
-  bias?: tf.Tensor;
-  /** Conv3D / pooling geometry. */
-  strides?: [number, number, number];
-  padding?: 'same' | 'valid';
-  poolSize?: [number, number, number];
-  /** 'center': the reference volume [D, H, W, C] and the scale. */
-  reference?: tf.Tensor;
-  scale?: number;
-  /** Index of the model layer this step comes from. */
-  layerIndex: number;
-}
-
-export const SUPPORTED_LAYERS = ['InputLayer', 'Conv3D', 'Dense', 'MaxPooling3D', 'AveragePooling3D', 'GlobalAveragePooling3D', 'Flatten', 'Dropout', 'Activation', 'BatchNormalization', 'ReferenceCentering3D'];
+/** The layers the chain turns into steps itself (canonizers.ts adds the ones merged into a neighbour). */
+export const SUPPORTED_LAYERS = ['InputLayer', 'Conv3D', 'Dense', 'MaxPooling3D', 'AveragePooling3D', 'GlobalAveragePooling3D', 'Flatten', 'Dropout', 'Activation', 'ReferenceCentering3D'];
 
 function triple(v: unknown): [number, number, number] {
   if (typeof v === 'number') return [v, v, v];
@@ -95,28 +78,6 @@ export function modelChain(model: tf.LayersModel): Step[] {
         pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
         return;
       }
-      case 'BatchNormalization': {
-        const prev = steps.length > 0 ? steps[steps.length - 1] : undefined;
-        const prevIsLinear = prev && (prev.kind === 'conv3d' || prev.kind === 'dense');
-        if (!prevIsLinear) throw new Error(`layer "${layer.name}": BatchNormalization must directly follow a Conv3D or Dense layer (with a linear activation) to be folded`);
-        const ws = layer.getWeights();
-        const hasScale = cfg.scale !== false;
-        const hasCenter = cfg.center !== false;
-        let k = 0;
-        const gamma = hasScale ? ws[k++] : tf.onesLike(ws[ws.length - 2]);
-        const beta = hasCenter ? ws[k++] : tf.zerosLike(ws[ws.length - 2]);
-        const mean = ws[k++];
-        const variance = ws[k++];
-        const eps = (cfg.epsilon as number) ?? 1e-3;
-        const scale = tf.tidy(() => gamma.div(variance.add(eps).sqrt()));
-        const newKernel = tf.tidy(() => prev.kernel!.mul(scale));
-        const newBias = tf.tidy(() => prev.bias!.sub(mean).mul(scale).add(beta));
-        tf.dispose([prev.kernel!, prev.bias!, scale]);
-        prev.kernel = newKernel;
-        prev.bias = newBias;
-        prev.name = `${prev.name}+${layer.name}`;
-        return;
-      }
       case 'MaxPooling3D':
       case 'AveragePooling3D': {
         const pool = triple(cfg.poolSize ?? 2);
@@ -135,8 +96,15 @@ export function modelChain(model: tf.LayersModel): Step[] {
       case 'Activation':
         pushActivation(activationName(cfg), layer.name, i, i === layers.length - 1);
         return;
-      default:
-        throw new Error(`layer "${layer.name}" (${cls}) is not supported by the explanation engine; supported: ${SUPPORTED_LAYERS.join(', ')}`);
+      default: {
+        // A layer a canonizer merges into the step before it (BatchNormalization into its convolution).
+        const canonizer = canonizerFor(cls);
+        if (canonizer) {
+          canonizer.merge(steps.length > 0 ? steps[steps.length - 1] : undefined, layer);
+          return;
+        }
+        throw new Error(`layer "${layer.name}" (${cls}) is not supported by the explanation engine; supported: ${[...SUPPORTED_LAYERS, ...canonizedLayers()].join(', ')}`);
+      }
     }
   });
 
