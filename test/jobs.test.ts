@@ -85,3 +85,45 @@ test('a unit marker written by other code versions or settings does not count as
   assert.equal(await isDone('tiny', job, root), true);
   assert.notEqual(unitKey('tiny', job.id), unitKey('quick', job.id), 'the profile is part of the key');
 });
+
+test('a dataset registered from user code gets data, training and summary units, trains through the unit runner and learns', { timeout: 300_000 }, async () => {
+  const { registerDataset, datasetNames, datasetEntry } = require('../lib/data/registry') as typeof import('../lib/data/registry');
+  const { profileJobs, runJob, isDone } = require('../lib/jobs/graph') as typeof import('../lib/jobs/graph');
+  const { initBackend } = require('../lib/backend/select') as typeof import('../lib/backend/select');
+  await initBackend({ backend: 'cpu' });
+  const root = tempDir();
+  process.env.XAI3D_RESULTS = root;
+  // 48 volumes of 8^3 noise; class 1 has a bright 3^3 cube at a fixed place, class 0 none.
+  let seed = 5;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const count = 48;
+  const vols = Array.from({ length: count }, (_, i) => Float32Array.from({ length: 512 }, (_, v) => {
+    const [d, h, w] = [v >> 6, (v >> 3) & 7, v & 7];
+    return 0.3 * rand() + (i % 2 === 1 && d >= 2 && d < 5 && h >= 2 && h < 5 && w >= 2 && w < 5 ? 0.7 : 0);
+  }));
+  const ds = {
+    name: 'blobs', shape: [8, 8, 8] as [number, number, number], count, labels: Int32Array.from({ length: count }, (_, i) => i % 2), classNames: ['empty', 'cube'],
+    groups: vols.map((_, i) => `b${i}`), ids: vols.map((_, i) => `b${i}`), spacingMm: [1, 1, 1] as [number, number, number], volume: (i: number) => vols[i].slice(), meta: { seed: 5 }, fingerprint: 'blobs-v1',
+  };
+  registerDataset({
+    name: 'blobs', title: 'Blobs', load: async () => ds, side: () => 8, volumes: () => count, models: () => ['mnist-2conv'], presets: ['mnist-2conv'],
+    training: () => ({ folds: 2, epochs: 12, patience: 4, learningRate: 1e-2, batchSize: 8, valFraction: 0.2, baseWidth: 4 }),
+    buildSeconds: () => 1, secondsPerVolumeEpoch64: () => 0.25,
+  });
+  assert.throws(() => registerDataset({ ...datasetEntry('blobs') }), /already registered/);
+  assert.throws(() => registerDataset({ ...datasetEntry('blobs'), name: 'blobs2', presets: ['nope' as never] }), /unknown preset "nope"/);
+  assert.deepEqual(datasetNames().slice(0, 3), ['mnist3d', 'oasis2', 'blobs']);
+  const jobs = profileJobs('tiny').filter((j) => j.dataset === 'blobs');
+  assert.deepEqual(jobs.map((j) => j.id), ['data/blobs', 'train/blobs/mnist-2conv/fold-1', 'train/blobs/mnist-2conv/fold-2', 'train/blobs/mnist-2conv/summary']);
+  assert.ok(profileJobs('tiny').find((j) => j.id === 'report')!.deps.includes('train/blobs/mnist-2conv/summary'));
+  try {
+    for (const j of jobs) await runJob('tiny', j, root, async () => undefined);
+    for (const j of jobs) assert.ok(await isDone('tiny', j, root), `${j.id} done`);
+    const { trainKFold } = require('../lib/training/train') as typeof import('../lib/training/train');
+    const run = await trainKFold(ds, { ...datasetEntry('blobs').training(undefined as never), model: 'mnist-2conv', seed: 0 }, { onlyFolds: [] });
+    assert.equal(run.folds.length, 2, 'a cache hit: both folds trained by the units');
+    assert.ok(run.mean > 0.8, `the cube is learned (test accuracy ${run.mean})`);
+  } finally {
+    delete process.env.XAI3D_RESULTS;
+  }
+});

@@ -1,7 +1,6 @@
 /** `xai3d train`: k-fold training of a model preset on a dataset, resumable, results under results/train/. */
 import { writableWorkDirs } from '../env/paths';
-import { defaultMnist3d, defaultOasis2 } from '../data/defaults';
-import { loadOasis2 } from '../data/oasis2/loader';
+import { datasetEntry, datasetNames } from '../data/registry';
 import { parseProfile } from '../env/profile';
 import { isPresetName, PRESET_NAMES } from '../models/presets';
 import { profileConfig } from '../profiles';
@@ -9,9 +8,10 @@ import { trainKFold, type TrainConfig } from '../training/train';
 import { noPositionals, numberOption, parse, UsageError } from './args';
 import type { Command } from './args';
 
-const USAGE = `usage: xai3d train --dataset mnist3d|oasis2 --model <preset> [--folds K] [--profile tiny|quick|thesis]
+const usage = () => `usage: xai3d train --dataset ${datasetNames().join('|')} --model <preset> [--folds K] [--profile tiny|quick|thesis]
                    [--epochs N] [--patience N] [--min-epochs N] [--lr X] [--batch-size N] [--base-width N] [--seed N]
-                   [--oasis-root DIR] [--only-fold K] [--force] [--json]
+                   [--root DIR] [--only-fold K] [--force] [--json]
+--root DIR: the dataset from a release folder (${datasetNames().filter((d) => datasetEntry(d).loadRoot).join(', ')}); --oasis-root is the same for oasis2.
 --min-epochs N: early stopping watches from epoch N+1 on (Keras's start_from_epoch).
 --only-fold K trains fold K (1-based) alone; the run's summary is written once every fold is done.
 presets: ${PRESET_NAMES.join(', ')}
@@ -22,21 +22,26 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'k-fold training of a model preset (resumable; results/train/...)',
   async run(args) {
+    const USAGE = usage();
     const { values, positionals } = parse(args, {
       dataset: { type: 'string' }, model: { type: 'string' }, folds: { type: 'string' }, profile: { type: 'string' },
       epochs: { type: 'string' }, patience: { type: 'string' }, 'min-epochs': { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' },
-      'base-width': { type: 'string' }, seed: { type: 'string' }, 'oasis-root': { type: 'string' }, 'only-fold': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
+      'base-width': { type: 'string' }, seed: { type: 'string' }, root: { type: 'string' }, 'oasis-root': { type: 'string' }, 'only-fold': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' },
     }, USAGE);
     if (values.help) return 0;
     noPositionals(positionals, 'train');
     writableWorkDirs();
     const dataset = values.dataset as string | undefined;
-    if (dataset !== 'mnist3d' && dataset !== 'oasis2') throw new UsageError(`--dataset must be mnist3d or oasis2\n\n${USAGE}`);
+    if (dataset === undefined || !datasetNames().includes(dataset)) throw new UsageError(`--dataset must be one of ${datasetNames().join(', ')}${dataset ? ` (got "${dataset}")` : ''}\n\n${USAGE}`);
+    const entry = datasetEntry(dataset);
     const model = values.model as string | undefined;
     if (!model || !isPresetName(model)) throw new UsageError(`--model must be one of ${PRESET_NAMES.join(', ')}${model ? ` (got "${model}")` : ''}`);
-    if ((dataset === 'mnist3d') !== model.startsWith('mnist')) throw new UsageError(`--model ${model} is not a ${dataset} preset`);
+    if (!entry.presets.includes(model)) throw new UsageError(`--model ${model} is not a ${dataset} preset (${entry.presets.join(', ')})`);
+    if (values['oasis-root'] !== undefined && dataset !== 'oasis2') throw new UsageError('--oasis-root applies to --dataset oasis2 only (use --root)');
+    const root = (values.root ?? values['oasis-root']) as string | undefined;
+    if (root !== undefined && !entry.loadRoot) throw new UsageError(`--root: dataset ${dataset} is not loaded from a release folder`);
     const profile = profileConfig((values.profile !== undefined ? parseProfile(values.profile as string, '--profile') : parseProfile(process.env.XAI3D_PROFILE)));
-    const base = dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis;
+    const base = entry.training(profile);
     const cfg: TrainConfig = {
       ...base,
       model,
@@ -49,12 +54,7 @@ export const trainCommand: Command = {
       batchSize: numberOption(values, 'batch-size', { integer: true, min: 1 }) ?? base.batchSize,
       baseWidth: numberOption(values, 'base-width', { integer: true, min: 1 }) ?? base.baseWidth,
     };
-    const ds =
-      dataset === 'mnist3d'
-        ? await defaultMnist3d(profile)
-        : values['oasis-root']
-          ? await loadOasis2(values['oasis-root'] as string, { preprocess: { size: profile.oasisSize } })
-          : await defaultOasis2(profile);
+    const ds = root !== undefined ? await entry.loadRoot!(root, profile) : await entry.load(profile);
     const only = numberOption(values, 'only-fold', { integer: true, min: 1 });
     if (only !== undefined && only > cfg.folds) throw new UsageError(`--only-fold ${only}: the run has ${cfg.folds} folds`);
     const s = await trainKFold(ds, cfg, { force: values.force === true, strictBatchSize: values['batch-size'] !== undefined, ...(only !== undefined ? { onlyFolds: [only - 1] } : {}) });

@@ -16,7 +16,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { defaultMnist3d, defaultOasis2 } from '../data/defaults';
+import { datasetEntry, datasetNames, type TrainSettings } from '../data/registry';
 import type { VolumeDataset } from '../data/dataset';
 import { describeArchitecture, PRESETS, type PresetName } from '../models/presets';
 import { profileConfig, type ProfileConfig } from '../profiles';
@@ -29,7 +29,7 @@ import { configHash } from '../util/hash';
 import { foldTestIndices } from '../explain/cached';
 import { cachedSanity, EVALUATION_VERSIONS } from '../evaluate/workflows';
 import { aopcEntries, sanityResults } from '../workflow/studies';
-import { aopcPerturbations, aopcStudies, localisationSessions, localisationStudy, sanityStudy } from '../workflow/spec';
+import { aopcPerturbations, aopcStudies, localisationSessions, localisationStudy, sanityStudy, STUDY_DATASETS, type StudyDataset } from '../workflow/spec';
 import { cachedExplanation } from '../explain/cached';
 import { runClassification } from '../training/metrics';
 
@@ -44,39 +44,28 @@ export interface JobSpec {
   cpuSeconds: number;
   /** Estimated peak memory in MB. */
   memoryMb: number;
-  dataset?: 'mnist3d' | 'oasis2';
+  dataset?: string;
   model?: PresetName;
   fold?: number;
 }
 
-/**
- * Measured rates on this 2-core machine (wasm backend, SIMD kernels; environment.md): seconds per training volume
- * and epoch, per 64^3 worth of voxels, for the deep and shallow OASIS models, and for 3D MNIST. A volume of side s
- * costs (s/64)^3 of that. oasis-6conv at 64^3 ran 12.6 s per epoch over 78 training + 14 validation sessions (0.137
- * s per volume); at 128^3 244-315 s per epoch over 301 + 34 (0.9 s, i.e. 0.11 per 64^3); mnist-6conv at 16^3, 1000
- * volumes, about 4 s per epoch.
- */
-const SECONDS_PER_VOLUME_EPOCH_64: Record<string, number> = { 'oasis-6conv': 0.137, 'oasis-3conv': 0.08, mnist: 0.25 };
-
-function trainSettings(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Omit<TrainConfig, 'model' | 'seed'> {
-  return dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis;
+function trainSettings(profile: ProfileConfig, dataset: string): TrainSettings {
+  return datasetEntry(dataset).training(profile);
 }
 
-export function estimateSeconds(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): number {
-  const s = trainSettings(profile, dataset);
-  const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
-  const volumes = dataset === 'mnist3d' ? profile.mnist3d.trainCount ?? 5000 : (profile.phantoms.subjects ?? 150) * (((profile.phantoms.minVisits ?? 2) + (profile.phantoms.maxVisits ?? 3)) / 2);
-  const perFold = volumes * (1 - 1 / s.folds);
-  const rate = SECONDS_PER_VOLUME_EPOCH_64[dataset === 'mnist3d' ? 'mnist' : model] ?? 0.137;
+export function estimateSeconds(profile: ProfileConfig, dataset: string, model: PresetName): number {
+  const entry = datasetEntry(dataset);
+  const s = entry.training(profile);
+  const perFold = entry.volumes(profile) * (1 - 1 / s.folds);
   // Early stopping usually ends a run well before its epoch limit; half the limit is the planning figure.
   const epochs = Math.max(1, Math.min(s.epochs, Math.ceil(s.epochs / 2)));
-  return Math.round(perFold * epochs * rate * (side / 64) ** 3) + 10;
+  return Math.round(perFold * epochs * entry.secondsPerVolumeEpoch64(model) * (entry.side(profile) / 64) ** 3) + 10;
 }
 
-function memoryMb(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): number {
+function memoryMb(profile: ProfileConfig, dataset: string, model: PresetName): number {
   // Activations of one volume through the preset (float32), times 7 for a training step, times the batch, plus the
   // data held in memory and the runtime.
-  const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+  const side = datasetEntry(dataset).side(profile);
   const arch = describeArchitecture(model, { inputSize: side, baseWidth: trainSettings(profile, dataset).baseWidth });
   let s = side;
   let elems = side ** 3;
@@ -97,13 +86,10 @@ function memoryMb(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: 
 /** Every unit of a profile, in a valid order (dependencies first). */
 export function profileJobs(name: ProfileName): JobSpec[] {
   const profile = profileConfig(name);
-  const jobs: JobSpec[] = [
-    { id: 'data/mnist3d', stage: 'data', deps: [], cpuSeconds: 30, memoryMb: 1000, dataset: 'mnist3d' },
-    { id: 'data/oasis2', stage: 'data', deps: [], cpuSeconds: Math.round((profile.phantoms.subjects ?? 150) * 2.5 * 0.6 + 30), memoryMb: 2000, dataset: 'oasis2' },
-  ];
+  const jobs: JobSpec[] = datasetNames().map((dataset) => ({ id: `data/${dataset}`, stage: 'data' as const, deps: [], cpuSeconds: datasetEntry(dataset).buildSeconds(profile), memoryMb: 2000, dataset }));
   const summaries: string[] = [];
-  for (const dataset of ['mnist3d', 'oasis2'] as const) {
-    const models = (dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+  for (const dataset of datasetNames()) {
+    const models = datasetEntry(dataset).models(profile);
     const s = trainSettings(profile, dataset);
     for (const model of models) {
       const folds: string[] = [];
@@ -118,19 +104,19 @@ export function profileJobs(name: ProfileName): JobSpec[] {
     }
   }
   const evals: string[] = [];
-  for (const dataset of ['mnist3d', 'oasis2'] as const) {
+  for (const dataset of STUDY_DATASETS) {
     const study = sanityStudy(profile, dataset);
     const id = `eval/sanity/${dataset}`;
     evals.push(id);
     // Each method: (layers + null seeds + 1) explanations of every volume; about 2 s per 64^3 volume and explanation.
-    const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+    const side = datasetEntry(dataset).side(profile);
     const explanations = study.methods.length * (8 + 2 + 1) * study.images;
     jobs.push({ id, stage: 'eval', deps: [`train/${dataset}/${study.model}/summary`], cpuSeconds: Math.round(explanations * 2 * (side / 64) ** 3) + 10, memoryMb: 3000, dataset, model: study.model as PresetName });
   }
-  for (const dataset of ['mnist3d', 'oasis2'] as const) {
-    const side = dataset === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize;
+  for (const dataset of STUDY_DATASETS) {
+    const side = datasetEntry(dataset).side(profile);
     const studies = Object.values(aopcStudies(profile, dataset, side));
-    const models = (dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+    const models = datasetEntry(dataset).models(profile);
     // Forward passes: per run, config, perturbation, method (+ random): images x (L + 1), about 25 ms per 64^3 volume.
     const passes = studies.reduce((n, st) => n + (st.models === 'family' ? models.length : 1) * st.configs.length * 2 * (st.methods.length + (st.withRandom ? 1 : 0)) * st.images * ((st.configs[0].steps ?? 50) + 1), 0);
     const id = `eval/aopc/${dataset}`;
@@ -155,13 +141,13 @@ export function findJob(name: ProfileName, id: string): JobSpec {
   return job;
 }
 
-async function datasetOf(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Promise<VolumeDataset> {
-  return dataset === 'mnist3d' ? defaultMnist3d(profile) : defaultOasis2(profile);
+async function datasetOf(profile: ProfileConfig, dataset: string): Promise<VolumeDataset> {
+  return datasetEntry(dataset).load(profile);
 }
 
 // Status checks (xai3d status, submit --wait polling) open each dataset once per process, quietly.
 const opened = new Map<string, Promise<VolumeDataset>>();
-function datasetForStatus(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): Promise<VolumeDataset> {
+function datasetForStatus(profile: ProfileConfig, dataset: string): Promise<VolumeDataset> {
   const key = `${profile.name}/${dataset}`;
   if (!opened.has(key)) {
     const quiet = process.env.XAI3D_QUIET;
@@ -174,7 +160,7 @@ function datasetForStatus(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2')
   return opened.get(key)!;
 }
 
-function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', model: PresetName): TrainConfig {
+function trainConfig(profile: ProfileConfig, dataset: string, model: PresetName): TrainConfig {
   // Exactly what the notebooks' trainFamily(ds, models, settings, 0) asks for: the same cache key.
   return { ...trainSettings(profile, dataset), model, seed: 0 };
 }
@@ -186,7 +172,7 @@ function trainConfig(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', mode
  */
 export function unitKey(name: ProfileName, id: string): string {
   const profile = profileConfig(name);
-  const studies = (['mnist3d', 'oasis2'] as const).map((d) => ({ sanity: sanityStudy(profile, d), aopc: aopcStudies(profile, d, d === 'mnist3d' ? profile.mnist3d.size ?? 32 : profile.oasisSize), perturb: aopcPerturbations(profile, d) }));
+  const studies = STUDY_DATASETS.map((d) => ({ sanity: sanityStudy(profile, d), aopc: aopcStudies(profile, d, datasetEntry(d).side(profile)), perturb: aopcPerturbations(profile, d) }));
   const versions = { training: TRAINING_CODE_VERSION, explain: EXPLAIN_CODE_VERSION, evaluation: EVALUATION_VERSIONS, phantoms: PHANTOM_VERSION };
   return configHash({ id, profile, studies, localisation: localisationStudy(profile), versions });
 }
@@ -235,7 +221,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
   const ds = await datasetOf(profile, job.dataset!);
   const cfg = trainConfig(profile, job.dataset!, job.model!);
   if (job.stage === 'eval' && job.id.startsWith('eval/aopc/')) {
-    const models = (job.dataset === 'mnist3d' ? profile.mnistModels : profile.oasisModels) as PresetName[];
+    const models = datasetEntry(job.dataset!).models(profile);
     const runs = [];
     for (const m of models) {
       const c = trainConfig(profile, job.dataset!, m);
@@ -243,14 +229,14 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
       if (run.folds.length !== c.folds) throw new Error(`${job.id}: ${m} is not fully trained; run its train jobs first`);
       runs.push(run);
     }
-    for (const st of Object.values(aopcStudies(profile, job.dataset!, ds.shape[0]))) {
+    for (const st of Object.values(aopcStudies(profile, job.dataset as StudyDataset, ds.shape[0]))) {
       const images = foldTestIndices(runs[0], st.fold, ds).slice(0, st.images);
       for (const run of st.models === 'family' ? runs : [runs[runs.length - 1]]) {
         if (st.onlyAboveBaseline && !runClassification(run, ds).aboveBaseline) {
           process.stderr.write(`${job.id}: ${run.model} ${runClassification(run, ds).gate}; its AOPC is not computed\n`);
           continue;
         }
-        for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset!), st.withRandom);
+        for (const cfg of st.configs) await aopcEntries(run, st.fold, ds, images, st.methods, cfg, aopcPerturbations(profile, job.dataset as StudyDataset), st.withRandom);
       }
     }
     writeMarker(name, job.id, resultsRoot);
@@ -269,7 +255,7 @@ export async function runJob(name: ProfileName, job: JobSpec, resultsRoot: strin
     return;
   }
   if (job.stage === 'eval') {
-    const study = sanityStudy(profile, job.dataset!);
+    const study = sanityStudy(profile, job.dataset as StudyDataset);
     const run = await trainKFold(ds, cfg, { onlyFolds: [] });
     if (run.folds.length !== cfg.folds) throw new Error(`${job.id}: ${job.model} is not fully trained; run its train jobs first`);
     const images = foldTestIndices(run, study.fold, ds).slice(0, study.images);

@@ -4,7 +4,12 @@
  */
 import type { ExplainOptions } from '../explain/explain';
 import type { ProfileConfig } from '../profiles';
+import { datasetEntry } from '../data/registry';
 import type { AopcConfig } from '../evaluate/aopc';
+
+/** The datasets the thesis's studies below are stated for (other registered datasets are trained, not studied). */
+export const STUDY_DATASETS = ['mnist3d', 'oasis2'] as const;
+export type StudyDataset = (typeof STUDY_DATASETS)[number];
 
 /** The methods of the sanity check (notebook 06): CAM, gradient, input x gradient, the three composites. */
 export const SANITY_METHODS: ExplainOptions[] = [
@@ -17,7 +22,7 @@ export const SANITY_METHODS: ExplainOptions[] = [
 ];
 
 export interface SanityStudy {
-  dataset: 'mnist3d' | 'oasis2';
+  dataset: StudyDataset;
   /** The deepest model of the family. */
   model: string;
   fold: number;
@@ -29,7 +34,7 @@ export interface SanityStudy {
 }
 
 /** The sanity study of a dataset in a profile. */
-export function sanityStudy(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): SanityStudy {
+export function sanityStudy(profile: ProfileConfig, dataset: StudyDataset): SanityStudy {
   if (dataset === 'mnist3d') {
     return { dataset, model: profile.mnistModels[profile.mnistModels.length - 1], fold: 0, images: Math.min(10, profile.evalImagesMnist), methods: SANITY_METHODS, camDenseOnly: true };
   }
@@ -45,8 +50,8 @@ export const AOPC_PERTURBATIONS: AopcConfig['perturb'][] = [{ kind: 'uniform' },
  * are not neutral: a dark hole is what atrophy looks like, so they can ADD evidence for AD (measured: LRP's most
  * relevant cube replaced by noise or by 0 took an AD session's probability from 0.895 to 1.000).
  */
-export function aopcPerturbations(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2'): AopcConfig['perturb'][] {
-  const centred = (dataset === 'mnist3d' ? profile.trainMnist : profile.trainOasis).inputCentering === true;
+export function aopcPerturbations(profile: ProfileConfig, dataset: StudyDataset): AopcConfig['perturb'][] {
+  const centred = datasetEntry(dataset).training(profile).inputCentering === true;
   return centred ? [...AOPC_PERTURBATIONS, { kind: 'reference' }] : AOPC_PERTURBATIONS;
 }
 
@@ -59,7 +64,7 @@ export function thesisSteps(side: number, stride: 4 | 8): number {
 }
 
 export interface AopcStudy {
-  dataset: 'mnist3d' | 'oasis2';
+  dataset: StudyDataset;
   /** Every model of the family, or the deepest one. */
   models: 'family' | 'deepest';
   fold: number;
@@ -79,7 +84,7 @@ export interface AopcStudy {
 }
 
 /** The AOPC studies of notebook 05 for a dataset whose cubes have side `side`. */
-export function aopcStudies(profile: ProfileConfig, dataset: 'mnist3d' | 'oasis2', side: number): Record<string, AopcStudy> {
+export function aopcStudies(profile: ProfileConfig, dataset: StudyDataset, side: number): Record<string, AopcStudy> {
   const cam: ExplainOptions[] = [{ method: 'cam' }];
   if (dataset === 'mnist3d') {
     const images = profile.evalImagesMnist;
