@@ -63,6 +63,7 @@ export { classificationScores, runClassification, type RunClassification, type F
 export { mean, sampleStd, tInterval, bootstrap, bootstrapMean, auc, aucInterval, formatInterval, type Interval } from './util/stats';
 export { aboveClaim, monotoneClaim, gated, notExplainedClaim, acrossPerturbations, claimRows, pairedDifference, pairedFoldDifference, verdictAbove, type Claim, type ClaimVerdict } from './report/claims';
 export { classifications, classificationRows, baselineWarning, aopcEntries, aopcRows, sanityResults, sanityRows, RANDOM_ORDER, type AopcEntry } from './workflow/studies';
+export { localisationResults, MESIAL_TEMPORAL_LABELS, type LocalisationStudyResult } from './workflow/localisation';
 export { sanityStudy, SANITY_METHODS, aopcStudies, thesisSteps, AOPC_PERTURBATIONS, aopcPerturbations, localisationStudy, localisationSessions, LOCALISATION_METHODS, type SanityStudy, type AopcStudy, type LocalisationStudy } from './workflow/spec';
 export { aalNames } from './data/oasis2/phantoms';
 export { classAverageHeatmaps, registerRigid, applyRigid, type ClassAverage, type RigidTransform } from './explain/average';

@@ -8,6 +8,9 @@
  * Geometry follows the NIfTI-1 standard: the voxel-to-world affine is the sform when sform_code > 0, else the qform
  * (quaternion, qfac from pixdim[0]) when qform_code > 0, else (and always for Analyze) nibabel's base affine:
  * diag(-dx, dy, dz) with the volume centred on the origin.
+ *
+ * Why one file of ~460 lines: reading and writing share the header's byte layout (offsets, types, the qform and sform
+ * conversions); apart, each half would restate it and the two could drift.
  */
 import * as fs from 'fs';
 import * as path from 'path';

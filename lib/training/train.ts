@@ -12,6 +12,9 @@
  * read back, a fold killed mid-way restarts from its first epoch (no partial checkpoint is ever read). When all folds
  * are done: summary.json, summary.csv (the thesis's Tables 3 and 5: fold accuracies, mean, standard deviation) and
  * manifest.json (config, seed, versions, backend, timings).
+ *
+ * Why one file of ~450 lines: the cache key, the fold loop and its on-disk layout change together (the code lock hashes
+ * this file as the training computation, lib/cache/code-lock.ts); split, a change to one would miss the others.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
