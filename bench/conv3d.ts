@@ -29,10 +29,11 @@ export const FORWARD_SHAPES: [Shape5, number][] = [
   [[2, 128, 128, 128, 1], 8],
 ];
 
-interface TrainStep {
+export interface TrainStep {
   kernels: string;
   threads: number;
   msPerStep: number;
+  samplesMs: number[];
   samplesPerSec: number;
   peakRssMB: number;
 }
@@ -58,8 +59,9 @@ function trainStepModel(): tf.Sequential {
   return m;
 }
 
-async function childTrainStep(args: string[]): Promise<TrainStep> {
+export async function childTrainStep(args: string[]): Promise<TrainStep> {
   const reps = Number(args[0] ?? 3);
+  const warmup = Number(args[1] ?? 1);
   const info = await initBackend({ backend: 'wasm' });
   const stock = process.env.XAI3D_WASM_KERNELS === 'stock';
   const model = trainStepModel();
@@ -68,11 +70,12 @@ async function childTrainStep(args: string[]): Promise<TrainStep> {
   // The stock kernels take ~20 s a step: one timed step, no warm-up.
   // The step training runs (lib/training/train.ts: Adam on the softmax cross-entropy, what trainOnBatch computes).
   const optimizer = tf.train.adam(1e-3);
-  const t = await time(() => trainStep(model, optimizer, x, y), stock ? 1 : reps, stock ? 0 : 1);
+  const t = await time(() => trainStep(model, optimizer, x, y), stock ? 1 : reps, stock ? 0 : warmup);
   return {
     kernels: stock ? 'stock' : process.env.XAI3D_SIMD === '0' ? 'xai3d without SIMD' : 'xai3d',
     threads: info.threads,
     msPerStep: t.medianMs,
+    samplesMs: t.samplesMs,
     samplesPerSec: 32 / (t.medianMs / 1000),
     peakRssMB: peakRssMB(),
   };

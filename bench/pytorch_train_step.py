@@ -3,7 +3,8 @@
 
 Same network and step as bench/conv3d.ts: conv16-pool-conv32-pool-conv64-GAP-dense10 (3x3x3, 'same', ReLU,
 max pooling 2), Adam, softmax cross-entropy, a batch of 32 volumes of 32^3; same thread count.
-Prints one JSON line: {"msPerStep", "forwardMs", "threads", "torch"}.
+Arguments: threads (2), timed steps (5), warm-up steps (2).
+Prints one JSON line: {"msPerStep" (median), "samplesMs", "forwardMs", "threads", "torch"}.
 """
 import json
 import statistics
@@ -15,6 +16,7 @@ from torch import nn
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 reps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = nn.Sequential(
@@ -36,7 +38,8 @@ def step():
     opt.step()
 
 
-step()
+for _ in range(warmup):
+    step()
 samples = []
 for _ in range(reps):
     t0 = time.perf_counter()
@@ -47,4 +50,4 @@ with torch.no_grad():
     t0 = time.perf_counter()
     model(x)
     fwd = (time.perf_counter() - t0) * 1000
-print(json.dumps({"msPerStep": statistics.median(samples), "forwardMs": fwd, "threads": threads, "torch": torch.__version__}))
+print(json.dumps({"msPerStep": statistics.median(samples), "samplesMs": samples, "forwardMs": fwd, "threads": threads, "torch": torch.__version__}))

@@ -3,6 +3,7 @@ import { conv3dSuite } from './conv3d';
 import { trainSuite } from './train';
 import { explainSuite } from './explain';
 import { aopcSuite } from './aopc';
+import { peerSuite } from './peer';
 import type { Suite } from './suite';
 
 export type { Suite, SuiteOptions } from './suite';
@@ -12,4 +13,5 @@ export const BENCHMARKS: Record<string, Suite> = {
   train: trainSuite,
   explain: explainSuite,
   aopc: aopcSuite,
+  peer: peerSuite,
 };
