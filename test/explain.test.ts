@@ -178,6 +178,30 @@ test('explanation cache keys are the resolved request: a default made explicit i
   assert.equal(key({ method: 'lrp', composite: 'composite1' }), c1);
 });
 
+test('zB on a single-channel first convolution (its terms stacked into one convolution) equals the three-term formula', () => {
+  const w = tf.randomNormal([3, 3, 3, 1, 4], 0, 0.5, 'float32', 3) as tf.Tensor5D;
+  const b = tf.tensor1d([0.1, -0.2, 0.05, 0]);
+  const x = tf.randomUniform([2, 6, 6, 6, 1], 0, 1, 'float32', 4) as tf.Tensor5D;
+  const R = tf.randomUniform([2, 6, 6, 6, 4], 0, 1, 'float32', 5);
+  const step = { kind: 'conv3d' as const, name: 'c1', position: 'conv1', kernel: w, bias: b, strides: [1, 1, 1] as [number, number, number], padding: 'same' as const, layerIndex: 0 };
+  for (const [low, high] of [[0, 1], [-0.5, 2]]) {
+    const got = applyRule(step, zbRule(low, high), x, R, false).dataSync();
+    const want = tf.tidy(() => {
+      const wp = tf.relu(w);
+      const wn = tf.neg(tf.relu(tf.neg(w)));
+      const l = tf.fill(x.shape, low) as tf.Tensor5D;
+      const h = tf.fill(x.shape, high) as tf.Tensor5D;
+      const conv = (u: tf.Tensor5D, k: tf.Tensor5D) => tf.conv3d(u, k, 1, 'same');
+      const z = conv(x, w).sub(conv(l, wp as tf.Tensor5D)).sub(conv(h, wn as tf.Tensor5D));
+      const S = R.div(z.add(tf.where(z.greaterEqual(0), tf.onesLike(z), tf.onesLike(z).neg()).mul(1e-9)));
+      const back = (k: tf.Tensor) => tf.conv3dTranspose(S as tf.Tensor5D, k as tf.Tensor5D, x.shape, 1, 'same');
+      return x.mul(back(w)).sub(l.mul(back(wp))).sub(h.mul(back(wn))).dataSync();
+    });
+    assert.ok(relErr(got, want) < 1e-4, `[${low}, ${high}]: ${relErr(got, want)}`);
+  }
+  tf.dispose([w, b, x, R]);
+});
+
 test('every rule gives the hand-computed relevance on a tiny dense layer', () => {
   // a = [1, 2]; w = [[1, -1], [2, 0.5]]; b = [0.5, -1]; R = [1, 2]  =>  z = [5.5, -1].
   const step: Step = { kind: 'dense', name: 'd', position: 'dense', kernel: tf.tensor2d([[1, -1], [2, 0.5]]), bias: tf.tensor1d([0.5, -1]), layerIndex: 0 };
