@@ -21,6 +21,8 @@ TESTS=(
   test/reliability.test.ts
   test/attribution.test.ts
   test/centering.test.ts
+  test/metrics.test.ts
+  test/imports.test.ts
   test/lock.test.ts
   test/jobs.test.ts
   test/slurm.test.ts
