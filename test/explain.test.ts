@@ -405,10 +405,10 @@ test('xai3d explain: NIfTI heatmaps keep the input geometry, .npy heatmaps are (
   fail(['--method', 'saliency'], /--method saliency: use one of cam, gradcam, gradcampp, gradient, inputxgradient, smoothgrad, integrated-gradients, occlusion, lrp/, 2);
   fail(['--method', 'cam', '--composite', 'composite1'], /--composite: applies to --method lrp only \(got method cam\)/, 2);
   // Flags are parsed and checked by the library's option table, its errors in flag names.
-  fail(['--method', 'integrated-gradients', '--steps', '0'], /--steps: expected an integer >= 1, got 0/, 2);
+  fail(['--method', 'integrated-gradients', '--steps', '0'], /--steps 0: expected an integer >= 1$/m, 2);
   fail(['--method', 'cam', '--steps', '4'], /--steps: applies to --method integrated-gradients only/, 2);
-  fail(['--method', 'occlusion', '--baseline', 'mean'], /--baseline: expected a finite number or "reference", got "mean"/, 2);
-  fail(['--method', 'lrp', '--low', '2', '--high', '1'], /--low: must be below high, got --low 2 and --high 1/, 2);
+  fail(['--method', 'occlusion', '--baseline', 'mean'], /--baseline mean: expected a finite number or "reference"/, 2);
+  fail(['--method', 'lrp', '--low', '2', '--high', '1'], /--low 2 must be < --high 1 \(the zB rule's input bounds\)/, 2);
   fail(['--method', 'lrp', '--composite', 'composite9'], /--composite: unknown composite "composite9"; use one of composite1, composite2, composite3/, 2);
   writeNpy(path.join(dir, 'small.npy'), new Float32Array(8 ** 3), [8, 8, 8]);
   const res = runCli(['explain', '--model', modelJson, '--input', path.join(dir, 'small.npy'), '--method', 'gradient', '--out', path.join(dir, 'x.npy')]);

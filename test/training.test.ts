@@ -165,7 +165,7 @@ test('xai3d train: usage errors say what to change', () => {
   assert.match(r.stderr, /--model oasis-3conv is not a mnist3d preset/);
   const r2 = runCli(['train', '--dataset', 'cifar']);
   assert.equal(r2.status, 2);
-  assert.match(r2.stderr, /--dataset must be mnist3d or oasis2/);
+  assert.match(r2.stderr, /--dataset must be one of mnist3d, oasis2 \(got "cifar"\)/);
   const r3 = runCli(['train', '--dataset', 'mnist3d', '--model', 'mnist-2conv', '--lr', 'fast']);
   assert.equal(r3.status, 2);
   assert.match(r3.stderr, /--lr fast: expected a number/);

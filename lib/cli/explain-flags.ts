@@ -35,15 +35,18 @@ export function explainUsage(flags: ExplainFlags, indent: string): string {
 }
 
 /** A library error about an option field, in the command's flag names. */
-export function flagError(err: unknown, flags: ExplainFlags): Error {
+export function flagError(err: unknown, flags: ExplainFlags, values: Record<string, unknown> = {}): Error {
   if (err instanceof OptionError) {
     if (err.field === 'method') return new UsageError(`--method: ${err.problem}`);
     const flag = err.field in flags ? flags[err.field as MethodOption] : err.field;
-    // Field names in the message (e.g. "got low 2 and high 1") read as flags; methods as --method values.
+    // A value of the wrong kind: "--steps 0: expected an integer >= 1", with the value as given on the command line.
+    const expected = /^(expected .*), got .*$/.exec(err.problem);
+    if (expected && values[flag] !== undefined) return new UsageError(`--${flag} ${String(values[flag])}: ${expected[1]}`);
+    // Field names in the message (e.g. "low 2 must be < high 1") read as flags; methods as --method values.
     const problem = err.problem
       .replace(/\b([a-zA-Z]+)\b(?= -?\d)/g, (w) => (w in flags ? `--${flags[w as MethodOption]}` : w))
       .replace(/applies to (.*) only/, (_, m: string) => `applies to --method ${m.replace(/ and /g, ' or ')} only`);
-    return new UsageError(`--${flag}: ${problem}`);
+    return new UsageError(/^--/.test(problem) ? problem : `--${flag}: ${problem}`);
   }
   return err as Error;
 }
@@ -88,7 +91,7 @@ export function explainRequest(values: Record<string, unknown>, flags: ExplainFl
   try {
     return resolveExplainOptions(req as unknown as ExplainOptions);
   } catch (err) {
-    throw flagError(err, flags);
+    throw flagError(err, flags, values);
   }
 }
 

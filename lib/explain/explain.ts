@@ -86,7 +86,7 @@ export function resolveExplainOptions(opts: ExplainOptions, shape?: readonly num
     if (!def.options.includes(k)) throw new OptionError(k, `applies to ${methodsTaking(k).join(' and ')} only (got method ${opts.method})`);
     checkOption(k, opts[k]);
   }
-  if (opts.low !== undefined && opts.high !== undefined && !(opts.low < opts.high)) throw new OptionError('low', `must be below high, got low ${opts.low} and high ${opts.high} (the zB rule's input bounds)`);
+  if (opts.low !== undefined && opts.high !== undefined && !(opts.low < opts.high)) throw new OptionError('low', `low ${opts.low} must be < high ${opts.high} (the zB rule's input bounds)`);
   if (opts.composite !== undefined && !Object.prototype.hasOwnProperty.call(COMPOSITES, opts.composite)) throw new OptionError('composite', `unknown composite "${opts.composite}"; use one of ${Object.keys(COMPOSITES).join(', ')}`);
   if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new OptionError('batchSize', `expected an integer >= 1, got ${opts.batchSize}`);
   const cls = opts.classes;
