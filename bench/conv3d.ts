@@ -12,6 +12,7 @@ import { initBackend } from '../lib/backend/select';
 import { useKernels } from '../lib/backend/kernels3d';
 import { buildModel } from '../lib/models/presets';
 import { trainStep } from '../lib/training/train';
+import { adam } from '../lib/training/adam';
 import { globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { versions } from '../lib/env/versions';
 import { computeAndRead, peakRssMB, printTable, runChild, time } from './child';
@@ -69,7 +70,7 @@ export async function childTrainStep(args: string[]): Promise<TrainStep> {
   const y = tf.oneHot(tf.randomUniform([32], 0, 10, 'int32', 2), 10).cast('float32');
   // The stock kernels take ~20 s a step: one timed step, no warm-up.
   // The step training runs (lib/training/train.ts: Adam on the softmax cross-entropy, what trainOnBatch computes).
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = adam(1e-3);
   const t = await time(() => trainStep(model, optimizer, x, y), stock ? 1 : reps, stock ? 0 : warmup);
   return {
     kernels: stock ? 'stock' : process.env.XAI3D_SIMD === '0' ? 'xai3d without SIMD' : 'xai3d',

@@ -9,6 +9,7 @@ import { initBackend } from '../lib/backend/select';
 import { versions } from '../lib/env/versions';
 import { buildModel } from '../lib/models/presets';
 import { trainStep } from '../lib/training/train';
+import { adam } from '../lib/training/adam';
 import { peakRssMB, printTable, runChild, time } from './child';
 import type { Suite, SuiteOptions } from './suite';
 
@@ -27,7 +28,7 @@ async function childStep(args: string[]): Promise<Throughput> {
   const size = Number(sizeText);
   const info = await initBackend({ backend: 'wasm' });
   const model = buildModel(name, { inputSize: size });
-  const optimizer = tf.train.adam(1e-5);
+  const optimizer = adam(1e-5);
   const batch = batchText === 'auto' ? chooseBatchSize(model, 'train', undefined, 64) : Number(batchText);
   const classes = model.outputs[0].shape[1] as number;
   const x = tf.randomUniform([batch, size, size, size, 1], 0, 1, 'float32', 1);

@@ -92,6 +92,37 @@ test('one training step equals Keras trainOnBatch (loss and updated weights) and
   ours.dispose();
 });
 
+test("fused Adam (one SIMD kernel per variable) gives tfjs's Adam weights bit for bit, variables of every size", async () => {
+  const { adam, FusedAdamOptimizer } = await import('../lib/training/adam');
+  const { kernelCalls } = await import('../lib/backend/kernels3d');
+  // baseWidth 3: kernels and biases whose sizes are not multiples of 4 (the kernel's scalar tail).
+  const make = () => buildModel('mnist-3conv', { inputSize: 8, classes: 3, baseWidth: 3, seed: 9 });
+  const x = tf.randomUniform([6, 8, 8, 8, 1], 0, 1, 'float32', 13);
+  const y = tf.oneHot(tf.tensor1d([0, 1, 2, 2, 1, 0], 'int32'), 3);
+  const stock = make();
+  const fused = make();
+  const optStock = tf.train.adam(0.01);
+  const optFused = adam(0.01);
+  assert.ok(optFused instanceof FusedAdamOptimizer);
+  const calls = kernelCalls['Xai3dAdam:simd'] ?? 0;
+  for (let k = 0; k < 4; k++) {
+    trainStep(stock, optStock, x, y);
+    trainStep(fused, optFused, x, y);
+  }
+  assert.equal((kernelCalls['Xai3dAdam:simd'] ?? 0) - calls, 4 * fused.trainableWeights.length, 'one fused update per variable and step');
+  const a = stock.getWeights().map((w) => Array.from(new Uint32Array(w.dataSync().buffer.slice(0))));
+  const b = fused.getWeights().map((w) => Array.from(new Uint32Array(w.dataSync().buffer.slice(0))));
+  assert.deepEqual(b, a, 'the same bits');
+  // Moments and step counters too: the optimizers' saved state is the same.
+  const ws = async (o: tf.Optimizer) => (await o.getWeights()).map((w) => Array.from(w.tensor.dataSync()));
+  assert.deepEqual(await ws(optFused), await ws(optStock));
+  tf.dispose([x, y]);
+  optStock.dispose();
+  optFused.dispose();
+  stock.dispose();
+  fused.dispose();
+});
+
 test('same seed and config give the same weights; the saved model holds the best epoch', { timeout: 300_000 }, async () => {
   const ds = await data();
   const a = await trainKFold(ds, TINY_TRAIN, { root: tempDir() });

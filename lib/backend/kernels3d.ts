@@ -44,6 +44,7 @@ import { conv3dBackpropFilterKernel } from './conv3d-filter-grad';
 import { avgPool3dGradKernel, avgPool3dKernel, maxPool3dGradKernel, maxPool3dKernel } from './pool3d';
 import { contiguousReduce, STABILISED_DIVIDE, stabilisedDivideFused, stabilisedDivideKernel } from './reduce';
 import { elementwiseKernels, RELU_GRAD, reluGradientConfig, reluGradKernel } from './elementwise';
+import { ADAM, adamKernel } from './adam';
 
 export { activeKernels, kernelCalls, STABILISED_DIVIDE, stabilisedDivideFused };
 
@@ -82,6 +83,11 @@ function reluGradFused(dy: tf.Tensor, x: tf.Tensor): boolean {
   return activeKernels() === 'fast' && simd() !== undefined && tf.getBackend() === 'wasm' && dy.dtype === 'float32' && x.dtype === 'float32' && dy.size === x.size && dy.size >= 16384;
 }
 
+/** Can Adam's update run as the fused SIMD kernel here (wasm, fast kernels on, SIMD on)? */
+export function fusedAdamAvailable(): boolean {
+  return activeKernels() === 'fast' && simd() !== undefined && tf.getBackend() === 'wasm';
+}
+
 function swapIn(configs: Map<string, tf.KernelConfig>): void {
   for (const [name, config] of configs) {
     tf.unregisterKernel(name, 'wasm');
@@ -114,6 +120,7 @@ export function installFast3dKernels(): void {
   swapIn(replacements);
   tf.registerKernel({ kernelName: STABILISED_DIVIDE, backendName: 'wasm', kernelFunc: stabilisedDivideKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adamKernel as unknown as tf.KernelFunc });
   tf.registerGradient(reluGradientConfig(reluGradFused));
   setActiveKernels('fast');
 }

@@ -26,6 +26,7 @@ const KERNELS = [
   'lib/backend/pool3d.ts',
   'lib/backend/reduce.ts',
   'lib/backend/elementwise.ts',
+  'lib/backend/adam.ts',
   'lib/backend/heap.ts',
   'lib/backend/simd/kernels.wat',
   'lib/backend/memory.ts',
@@ -43,7 +44,7 @@ export const COMPUTATIONS: Record<string, Computation> = {
   training: {
     version: TRAINING_CODE_VERSION,
     constant: 'TRAINING_CODE_VERSION (lib/training/train.ts)',
-    sources: ['lib/training/train.ts', 'lib/models', 'lib/data/folds.ts', 'lib/data/dataset.ts', ...KERNELS],
+    sources: ['lib/training/train.ts', 'lib/training/adam.ts', 'lib/models', 'lib/data/folds.ts', 'lib/data/dataset.ts', ...KERNELS],
   },
   explanations: {
     version: EXPLAIN_CODE_VERSION,

@@ -30,6 +30,7 @@ import { buildDirAtomic, readJson, sweepAbandoned, writeFileAtomic, writeJsonAto
 import { loadModel, saveModel } from '../io/model-files';
 import { buildModel, describeArchitecture, parameterCount, presetWidths, type PresetName } from '../models/presets';
 import { referenceOf } from '../models/reference-centering';
+import { adam } from './adam';
 import { configHash } from '../util/hash';
 import { progress } from '../util/progress';
 import { Rng } from '../util/random';
@@ -270,7 +271,7 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.
 async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: TrainOptions, counter: { epochs: number }, dir: string): Promise<FoldResult> {
   const started = Date.now();
   const model = compiled(cfg, ds, cfg.seed * 1000 + fold.index, fold.train);
-  const optimizer = tf.train.adam(cfg.learningRate);
+  const optimizer = adam(cfg.learningRate);
   // An explicitly requested batch (opts.strictBatchSize) must fit; a profile's default is capped to what fits.
   const batch = opts.strictBatchSize ? chooseBatchSize(model, 'train', cfg.batchSize) : chooseBatchSize(model, 'train', undefined, cfg.batchSize);
   const rng = new Rng(cfg.seed * 7919 + fold.index);

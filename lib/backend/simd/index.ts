@@ -31,6 +31,7 @@ export const SIMD_KERNELS = [
   'biasAdd',
   'relu',
   'reluGrad',
+  'adam',
 ] as const;
 export type SimdKernelName = (typeof SIMD_KERNELS)[number];
 

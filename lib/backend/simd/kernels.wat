@@ -643,4 +643,43 @@
           (v128.and (local.get $one) (f32x4.gt (v128.load (i32.add (local.get $x) (local.get $o))) (f32x4.splat (f32.const 0))))))
       (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
+
+  ;; Adam's update of one variable, the float32 operations of tfjs's AdamOptimizer in its order (so the same bits):
+  ;;   m' = m b1 + g c1;  v' = v b2 + (g g) c2;  value' = ((m' / a1) / (sqrt(v' / a2) + eps)) nlr + value
+  ;; with c1 = 1 - b1, c2 = 1 - b2, a1 = 1 - b1^t, a2 = 1 - b2^t, nlr = -learning rate, passed as float32 bits in
+  ;; `s` (8 floats: b1 c1 b2 c2 a1 a2 eps nlr). Outputs may not alias inputs. Over 4-float vectors [t0, t1).
+  (func (export "adam")
+    (param $val i32) (param $m i32) (param $v i32) (param $g i32) (param $oVal i32) (param $oM i32) (param $oV i32)
+    (param $s i32) (param $t0 i32) (param $t1 i32)
+    (local $o i32) (local $end i32) (local $gv v128) (local $nm v128) (local $nv v128)
+    (local $b1 v128) (local $c1 v128) (local $b2 v128) (local $c2 v128) (local $a1 v128) (local $a2 v128)
+    (local $eps v128) (local $nlr v128)
+    (if (i32.ge_u (local.get $t0) (local.get $t1)) (then (return)))
+    (local.set $b1 (v128.load32_splat (local.get $s)))
+    (local.set $c1 (v128.load32_splat offset=4 (local.get $s)))
+    (local.set $b2 (v128.load32_splat offset=8 (local.get $s)))
+    (local.set $c2 (v128.load32_splat offset=12 (local.get $s)))
+    (local.set $a1 (v128.load32_splat offset=16 (local.get $s)))
+    (local.set $a2 (v128.load32_splat offset=20 (local.get $s)))
+    (local.set $eps (v128.load32_splat offset=24 (local.get $s)))
+    (local.set $nlr (v128.load32_splat offset=28 (local.get $s)))
+    (local.set $o (i32.shl (local.get $t0) (i32.const 4)))
+    (local.set $end (i32.shl (local.get $t1) (i32.const 4)))
+    (loop $vecs
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $o))))
+      (local.set $nm (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $o))) (local.get $b1))
+        (f32x4.mul (local.get $gv) (local.get $c1))))
+      (local.set $nv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $o))) (local.get $b2))
+        (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (local.get $c2))))
+      (v128.store (i32.add (local.get $oM) (local.get $o)) (local.get $nm))
+      (v128.store (i32.add (local.get $oV) (local.get $o)) (local.get $nv))
+      (v128.store (i32.add (local.get $oVal) (local.get $o))
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.div (f32x4.div (local.get $nm) (local.get $a1))
+              (f32x4.add (f32x4.sqrt (f32x4.div (local.get $nv) (local.get $a2))) (local.get $eps)))
+            (local.get $nlr))
+          (v128.load (i32.add (local.get $val) (local.get $o)))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $vecs (i32.lt_u (local.get $o) (local.get $end)))))
 )
