@@ -178,7 +178,7 @@ test('explanation cache keys are the resolved request: a default made explicit i
   assert.equal(key({ method: 'lrp', composite: 'composite1' }), c1);
 });
 
-test('zB on a single-channel first convolution (its terms stacked into one convolution) equals the three-term formula', () => {
+test('zB on a single-channel first convolution equals the three-term formula written out with convolutions', () => {
   const w = tf.randomNormal([3, 3, 3, 1, 4], 0, 0.5, 'float32', 3) as tf.Tensor5D;
   const b = tf.tensor1d([0.1, -0.2, 0.05, 0]);
   const x = tf.randomUniform([2, 6, 6, 6, 1], 0, 1, 'float32', 4) as tf.Tensor5D;

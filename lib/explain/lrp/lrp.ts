@@ -99,36 +99,6 @@ export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, in
       let z: tf.Tensor | null = null;
       // (Multiplications by a coefficient of 1 are skipped: each is a pass over a whole activation.)
       const scaled = (t: tf.Tensor, c: number) => (c === 1 ? t : t.mul(c));
-      if (step.kind === 'conv3d' && mods.length > 1 && a.shape[4] === 1) {
-        // Several terms on a single-channel input (the first layer's zB: x, l and h): one convolution of the terms'
-        // inputs stacked as channels with their weights (times their coefficients) stacked as input channels,
-        // sum_t c_t conv(u_t, w_t) = conv([u_1 .. u_T], [c_1 w_1 .. c_T w_T]); and one transposed convolution back,
-        // whose T channels are c_t conv^T(S, w_t). Three convolutions and three transposes become one of each.
-        // (Interleaved and reduced in plain loops: the wasm backend's Concat and Sum over a last axis of 2 or 3
-        // channels go element by element.)
-        const T = mods.length;
-        const parts = mods.map((m) => m.u.dataSync() as Float32Array);
-        const n = parts[0].length;
-        const stacked = new Float32Array(n * T);
-        for (let t = 0; t < T; t++) {
-          const p = parts[t];
-          for (let i = 0; i < n; i++) stacked[i * T + t] = p[i];
-        }
-        const u = tf.tensor(stacked, [...a.shape.slice(0, 4), T]);
-        const w = tf.concat(mods.map((m) => scaled(m.w, m.t.coef)), 3);
-        const biases = mods.filter((m) => m.b).map((m) => scaled(m.b!, m.t.coef));
-        const S = stabilisedDivide(R, linear(step, u, w, biases.length > 0 ? tf.addN(biases) : null), rule.stabiliser);
-        const grad = transposeApply(step, u, w, S).dataSync() as Float32Array;
-        const out = new Float32Array(n);
-        for (let i = 0; i < n; i++) {
-          let r = 0;
-          for (let t = 0; t < T; t++) r += stacked[i * T + t] * grad[i * T + t];
-          out[i] = r * g.coef;
-        }
-        const contrib = tf.tensor(out, a.shape);
-        Rin = Rin ? Rin.add(contrib) : contrib;
-        continue;
-      }
       for (const m of mods) {
         const zt = scaled(linear(step, m.u, m.w, m.b), m.t.coef);
         z = z ? z.add(zt) : zt;
