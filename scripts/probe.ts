@@ -247,7 +247,10 @@ export function probeCases(): ProbeCase[] {
     { name: 'aopc: stray argument', args: ao(['stray']), names: /"stray"/ },
     { name: 'aopc: --heatmap with --composite', args: ao(['--composite', 'composite1']), names: /with --heatmap the maps are given/ },
     { name: 'aopc: --pool bad', args: replace(without(ao(['--method', 'lrp', '--pool', 'max']), '--heatmap'), '--steps', '3'), names: /--pool max/ },
-    { name: 'sanity: --layer with gradient', args: sa(['--layer', 'conv1']), names: /--layer applies/ },
+    { name: 'aopc: --explain-steps 0 (a method option aopc owns the flag of)', args: replace(without(ao(['--method', 'integrated-gradients', '--explain-steps', '0']), '--heatmap'), '--steps', '3'), names: /--explain-steps 0: expected an integer >= 1/ },
+    { name: 'aopc: --samples with gradient', args: replace(without(ao(['--method', 'gradient', '--samples', '4']), '--heatmap'), '--steps', '3'), names: /--samples: applies to --method smoothgrad/ },
+    { name: 'sanity: --layer with gradient', args: sa(['--layer', 'conv1']), names: /--layer: applies to --method gradcam/ },
+    { name: 'sanity: --explain-seed not an integer', args: replace(sa(['--explain-seed', 'x']), '--method', 'smoothgrad'), names: /--explain-seed x: expected an integer/ },
     { name: 'sanity: --low above --high', args: replace(sa(['--low', '2', '--high', '1']), '--method', 'lrp'), names: /--low 2 must be < --high 1/ },
     // sanity
     { name: 'sanity: --threshold 2', args: sa(['--threshold', '2']), names: /--threshold/ },
