@@ -110,14 +110,16 @@ export function alphaBetaRule(alpha = 1, beta = 0): Rule {
 /**
  * zB (Montavon et al. 2017), for the first layer, whose inputs lie in [low, high]:
  * R_j = sum_k (x_j w_jk - l_j w^+_jk - h_j w^-_jk) R_k / s(sum_j (x_j w_jk - l_j w^+_jk - h_j w^-_jk)); no bias.
- * Default [0, 1], the range of xai3d's preprocessed volumes.
+ * Default [0, 1], the range of xai3d's preprocessed volumes. Computed as two terms: with w = w^+ + w^-,
+ * x w - l w^+ - h w^- = (x - l) w^+ + (x - h) w^-, so two convolutions and two transposes instead of three each
+ * (both terms are >= 0 for l <= x <= h, so z >= 0, as the rule's derivation has it).
  */
 export function zbRule(low = 0, high = 1, bounds?: (v: number) => tf.Tensor): Rule {
   if (!(Number.isFinite(low) && Number.isFinite(high))) throw new Error(`zb rule: low and high must be finite numbers, got ${low}, ${high}`);
   if (!(low < high)) throw new Error(`zb rule: low (${low}) must be < high (${high})`);
   // `bounds` maps a bound of the raw input to the layer's input (e.g. through an input centering: (v - r) s, one
-  // value per voxel); without it the bound is the same constant everywhere.
-  const bound = (v: number) => (a: tf.Tensor) => (bounds ? tf.broadcastTo(bounds(v), a.shape) : tf.fill(a.shape, v));
+  // value per voxel, broadcast over the batch); without it the bound is the same constant everywhere.
+  const minus = (v: number) => (a: tf.Tensor) => (bounds ? a.sub(bounds(v)) : v === 0 ? a : a.sub(v));
   return {
     name: 'zb',
     params: { low, high },
@@ -125,11 +127,9 @@ export function zbRule(low = 0, high = 1, bounds?: (v: number) => tf.Tensor): Ru
     groups: [
       {
         coef: 1,
-        // A bound of 0 contributes nothing (0 * w = 0): its term is left out, saving a convolution and its transpose.
         terms: [
-          { coef: 1, input: id, weight: id, bias: null },
-          ...(low !== 0 || bounds ? [{ coef: -1, input: bound(low), weight: pos, bias: null }] : []),
-          ...(high !== 0 || bounds ? [{ coef: -1, input: bound(high), weight: neg, bias: null }] : []),
+          { coef: 1, input: minus(low), weight: pos, bias: null },
+          { coef: 1, input: minus(high), weight: neg, bias: null },
         ],
       },
     ],
