@@ -11,6 +11,7 @@ import type { VolumeDataset } from './dataset';
 import { PRESET_NAMES, PRESETS, type PresetName } from '../models/presets';
 import type { ProfileConfig } from '../profiles';
 import type { TrainConfig } from '../training/train';
+import { NamedRegistry } from '../util/registry';
 
 /** The training settings shared by every model of a dataset's family (TrainConfig without model and seed). */
 export type TrainSettings = Omit<TrainConfig, 'model' | 'seed'>;
@@ -38,24 +39,21 @@ export interface DatasetEntry {
   secondsPerVolumeEpoch64(model: PresetName): number;
 }
 
-const DATASETS = new Map<string, DatasetEntry>();
+const DATASETS = new NamedRegistry<DatasetEntry>('dataset', 'registerDataset');
 
 export function registerDataset(entry: DatasetEntry, opts: { replace?: boolean } = {}): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(entry.name)) throw new Error(`registerDataset: name "${entry.name}" must be lower-case letters, digits and '-', starting with a letter`);
-  if (DATASETS.has(entry.name) && !opts.replace) throw new Error(`registerDataset: a dataset "${entry.name}" is already registered (pass { replace: true } to replace it)`);
+  DATASETS.checkName(entry.name, opts.replace);
   for (const p of entry.presets) if (!PRESET_NAMES.includes(p)) throw new Error(`registerDataset ${entry.name}: unknown preset "${p}"; presets are ${PRESET_NAMES.join(', ')}`);
-  DATASETS.set(entry.name, entry);
+  DATASETS.add(entry.name, entry);
 }
 
 /** The registered dataset names, built-in ones first. */
 export function datasetNames(): string[] {
-  return [...DATASETS.keys()];
+  return DATASETS.names();
 }
 
 export function datasetEntry(name: string): DatasetEntry {
-  const e = DATASETS.get(name);
-  if (!e) throw new Error(`unknown dataset "${name}"; use one of ${datasetNames().join(', ')} (or registerDataset a new one)`);
-  return e;
+  return DATASETS.get(name);
 }
 
 const presetsOf = (dataset: 'mnist3d' | 'oasis2') => PRESET_NAMES.filter((p) => PRESETS[p].dataset === dataset);

@@ -12,6 +12,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { aopc, AOPC_DEFAULTS, resolveAopcConfig, type AopcConfig } from './aopc';
+import { NamedRegistry } from '../util/registry';
 import { localisationOf, positiveShareInside, regionContext, type RegionContext, type Shape3 } from './localisation';
 
 /** What a metric is evaluated on: volumes, their maps and targets, and what the metric needs besides. */
@@ -44,28 +45,25 @@ export interface MetricDefinition<C extends object = Record<string, unknown>> {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const METRICS = new Map<string, MetricDefinition<any>>();
+const METRICS = new NamedRegistry<MetricDefinition<any>>('metric', 'registerMetric');
 
 export function registerMetric<C extends object>(def: MetricDefinition<C>, opts: { replace?: boolean } = {}): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`registerMetric: name "${def.name}" must be lower-case letters, digits and '-', starting with a letter`);
-  if (METRICS.has(def.name) && !opts.replace) throw new Error(`registerMetric: a metric "${def.name}" is already registered (pass { replace: true } to replace it)`);
+  METRICS.checkName(def.name, opts.replace);
   for (const n of def.needs) if (n !== 'model' && n !== 'regions' && n !== 'masks') throw new Error(`registerMetric ${def.name}: unknown need "${n}" (model, regions or masks)`);
-  METRICS.set(def.name, def);
+  METRICS.add(def.name, def);
 }
 
 export function metricNames(): string[] {
-  return [...METRICS.keys()];
+  return METRICS.names();
 }
 
 export function metricDefinition(name: string): MetricDefinition {
-  const def = METRICS.get(name);
-  if (!def) throw new Error(`unknown metric "${name}"; use one of ${metricNames().join(', ')} (or registerMetric a new one)`);
-  return def;
+  return METRICS.get(name);
 }
 
 /** For cache keys: the source of a user-registered metric (null for a built-in one). */
 export function userMetricDefinition(name: string): string | null {
-  const def = METRICS.get(name);
+  const def = METRICS.find(name);
   return def && !BUILT_IN.has(name) ? `${def.resolve.toString()}\n${def.evaluate.toString()}` : null;
 }
 

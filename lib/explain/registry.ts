@@ -7,6 +7,7 @@ import { cam, gradCam, gradients } from './cam';
 import { gradCamPlusPlus, integratedGradients, occlusion, smoothGrad } from './attribution';
 import { lrp, type LayerAudit } from './lrp/lrp';
 import { METHOD_OPTIONS, METHODS, type ExplainOptions, type MethodOption } from './options';
+import { NamedRegistry } from '../util/registry';
 
 /** What an explanation method returns for one batch (the fields of an Explanation it can fill). */
 export interface MethodResult {
@@ -31,38 +32,35 @@ export interface MethodDefinition {
   explain(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOptions, classes: number[] | undefined): MethodResult;
 }
 
-const METHOD_REGISTRY = new Map<string, MethodDefinition>();
+const METHOD_REGISTRY = new NamedRegistry<MethodDefinition>('method', 'registerMethod');
 
 /** Make a method available by name to explainTensor / explainDataset / cachedExplanation (and so to AOPC and sanity checks). */
 export function registerMethod(def: MethodDefinition, opts: { replace?: boolean } = {}): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(def.name)) throw new Error(`registerMethod: name "${def.name}" must be lower-case letters, digits and '-', starting with a letter`);
-  if (METHOD_REGISTRY.has(def.name) && !opts.replace) throw new Error(`registerMethod: a method "${def.name}" is already registered (pass { replace: true } to replace it)`);
+  METHOD_REGISTRY.checkName(def.name, opts.replace);
   for (const o of def.options) if (!(METHOD_OPTIONS as readonly string[]).includes(o)) throw new Error(`registerMethod ${def.name}: unknown option "${o}"; options are ${METHOD_OPTIONS.join(', ')}`);
   if (def.memory !== 'gradient' && def.memory !== 'lrp') throw new Error(`registerMethod ${def.name}: memory must be "gradient" or "lrp"`);
-  METHOD_REGISTRY.set(def.name, def);
+  METHOD_REGISTRY.add(def.name, def);
 }
 
 /** For cache keys: the source of a user-registered method's explain function (null for a built-in one). */
 export function userMethodDefinition(name: string): string | null {
-  const def = METHOD_REGISTRY.get(name);
+  const def = METHOD_REGISTRY.find(name);
   return def && !(METHODS as readonly string[]).includes(name) ? def.explain.toString() : null;
 }
 
 /** The registered method names, built-in ones first. */
 export function methodNames(): string[] {
-  return [...METHOD_REGISTRY.keys()];
+  return METHOD_REGISTRY.names();
 }
 
 /** The registered methods that read option `k`. */
 export function methodsTaking(k: MethodOption): string[] {
-  return [...METHOD_REGISTRY.values()].filter((d) => d.options.includes(k)).map((d) => d.name);
+  return METHOD_REGISTRY.values().filter((d) => d.options.includes(k)).map((d) => d.name);
 }
 
 /** The definition of a registered method, or an error naming the registered ones. */
 export function methodDefinition(m: string): MethodDefinition {
-  const def = METHOD_REGISTRY.get(m);
-  if (!def) throw new Error(`unknown method "${m}"; use one of ${methodNames().join(', ')} (or registerMethod a new one)`);
-  return def;
+  return METHOD_REGISTRY.get(m);
 }
 
 // The built-in methods, registered as a user's would be.
