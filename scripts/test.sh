@@ -10,6 +10,7 @@ TESTS=(
   test/plotly.test.ts
   test/kernels3d.test.ts
   test/simd.test.ts
+  test/native.test.ts
   test/memory.test.ts
   test/nifti.test.ts
   test/mnist3d.test.ts

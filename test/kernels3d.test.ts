@@ -11,6 +11,7 @@ import * as path from 'path';
 import { initBackend } from '../lib/backend/select';
 import { kernelCalls, useKernels } from '../lib/backend/kernels3d';
 import { setSimdEnabled, simd } from '../lib/backend/simd/index';
+import { native, setNativeEnabled } from '../lib/backend/native';
 import { GlobalAveragePooling3D, globalAveragePooling3d } from '../lib/models/global-average-pooling-3d';
 import { loadModel, saveModel } from '../lib/io/model-files';
 import { runTsx, tempDir } from './helpers';
@@ -23,14 +24,22 @@ before(async () => {
   assert.equal(info.simdKernels, true, `SIMD kernels off: ${info.notes.join('; ')}`);
 });
 
-/** Run fn with xai3d's SIMD kernels on and off (the JS/XNNPACK paths). */
-async function bothPaths(fn: (path: 'simd' | 'fast') => Promise<void>): Promise<void> {
-  for (const on of [true, false]) {
-    setSimdEnabled(on);
+type KernelPath = 'native' | 'simd' | 'fast';
+
+/**
+ * Run fn on each kernel path: xai3d's native AVX2 convolutions (where they run), its wasm SIMD kernels (native off),
+ * and the JS/XNNPACK paths (SIMD off).
+ */
+async function bothPaths(fn: (path: KernelPath) => Promise<void>): Promise<void> {
+  const paths: KernelPath[] = native() ? ['native', 'simd', 'fast'] : ['simd', 'fast'];
+  for (const p of paths) {
+    setSimdEnabled(p !== 'fast');
+    setNativeEnabled(p === 'native');
     try {
-      await fn(on ? 'simd' : 'fast');
+      await fn(p);
     } finally {
       setSimdEnabled(true);
+      setNativeEnabled(true);
     }
   }
 }
@@ -109,12 +118,16 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       const got = convAndGrads(x, w, c.pad, 1, 1000 + i);
       // SIMD convolution: register tiles for 8k output channels, else dot products over 4k input channels (any width).
       const simdFits = (outCh: number, width: number, inCh: number) =>
-        kind === 'simd' && width >= 1 && (outCh % 8 === 0 || inCh % 4 === 0);
+        kind !== 'fast' && width >= 1 && (outCh % 8 === 0 || inCh % 4 === 0);
       const paths = [
         `Conv3D:${simdFits(c.f, outSize(c.x[3], c.k[2], c.pad), c.x[4]) ? 'simd' : 'fast'}`,
         `Conv3DBackpropInputV2:${simdFits(c.x[4], c.x[3], c.f) ? 'simd' : 'fast'}`,
-        `Conv3DBackpropFilterV2:${kind}`,
+        `Conv3DBackpropFilterV2:${kind === 'fast' ? 'fast' : 'simd'}`,
       ];
+      // The native kernels take the register-tile convolutions (8k output channels) and every filter gradient.
+      if (kind === 'native') paths.push('filterGrad:native');
+      if (kind === 'native' && (c.f % 8 === 0 || c.x[4] % 8 === 0)) paths.push('conv:native');
+      if (kind === 'simd') assert.equal(native(), undefined);
       for (const key of paths) assert.ok((kernelCalls[key] ?? 0) > (before[key] ?? 0), `${JSON.stringify(c)}: ${key} used`);
       const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));
       ['forward', 'input gradient', 'filter gradient'].forEach((what, j) => {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { simd, type SimdRuntime } from './simd/index';
+import { native } from './native';
 import { align8, alloc, count, dropView, f32, free, ptr, view, type KernelArgs, type TensorInfo, type WasmBackend } from './heap';
 import { CHUNK_ELEMENTS, fallback, isOnes, kernel, triple, type Shape5 } from './kernel-common';
 import { forEachWindowTap, paddedInput, tapOffsets } from './conv3d';
@@ -193,11 +194,12 @@ function simdBackpropFilter(
     const planeSize = Ho * Wo;
     const blockPlanes = Math.max(1, Math.round(512 / planeSize));
     const tiles = (Kp / 4) * (Fs / 8);
-    rt.run(
-      'filterGrad',
-      [ptr(backend, xp), ptr(backend, dyp), ptr(backend, offs), accPtr, N * Do, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes],
-      tiles,
-    );
+    const args = [ptr(backend, xp), ptr(backend, dyp), ptr(backend, offs), accPtr, N * Do, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes];
+    const nk = native();
+    if (nk) {
+      count('filterGrad:native');
+      nk.filterGrad(backend, args, Kp);
+    } else rt.run('filterGrad', args, tiles);
     const out = alloc(backend, info.filterShape);
     const acc = new Float64Array(f32(backend, accT).buffer, accPtr, Kp * Fs);
     const o = f32(backend, out);

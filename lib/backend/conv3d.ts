@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { simd, type SimdRuntime } from './simd/index';
+import { native } from './native';
 import { alloc, count, dropView, f32, free, ptr, view, type KernelArgs, type TensorInfo, type WasmBackend } from './heap';
 import { CHUNK_ELEMENTS, fallback, isOnes, kernel, triple, type Pads, type Shape5 } from './kernel-common';
 
@@ -357,11 +358,12 @@ function simdConv(
       const K = kD * kH * kW * C;
       const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], K);
       temps.push(offs);
-      rt.run(
-        'conv',
-        [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp],
-        N * Do * Ho,
-      );
+      const args = [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp];
+      const nk = native();
+      if (nk) {
+        count('conv:native');
+        nk.conv(backend, args, N * Do * Ho);
+      } else rt.run('conv', args, N * Do * Ho);
     } else {
       const T = kD * kH * kW;
       const toffs = tapOffsets(backend, [kD, kH, kW, 1], [xsW, xsH, xsD], T);

@@ -32,6 +32,8 @@ export interface BackendInfo {
   fast3dKernels: boolean;
   /** True when xai3d's SIMD kernels (lib/backend/simd/: convolutions, pooling, sums, LRP's division) are running. */
   simdKernels: boolean;
+  /** True when xai3d's native AVX2 + FMA convolution kernels (lib/backend/native.ts) run in place of the SIMD ones. */
+  nativeKernels: boolean;
   /** Why a preferred backend was skipped under `auto`, if it was. */
   notes: string[];
 }
@@ -112,7 +114,7 @@ async function choose(opts: InitBackendOptions): Promise<BackendInfo> {
     const why = tryNativeBackend();
     if (why === undefined) {
       await useBackend('tensorflow');
-      return { name: 'tensorflow', requested, threads: os.cpus().length, fast3dKernels: false, simdKernels: false, notes };
+      return { name: 'tensorflow', requested, threads: os.cpus().length, fast3dKernels: false, simdKernels: false, nativeKernels: false, notes };
     }
     if (requested === 'tensorflow') {
       throw new Error(
@@ -126,14 +128,15 @@ async function choose(opts: InitBackendOptions): Promise<BackendInfo> {
     try {
       const w = await initWasm(threads);
       if (w.simdNote) notes.push(w.simdNote);
-      return { name: 'wasm', requested, threads: w.threads, fast3dKernels: w.fast, simdKernels: w.simd, notes };
+      if (w.nativeNote) notes.push(w.nativeNote);
+      return { name: 'wasm', requested, threads: w.threads, fast3dKernels: w.fast, simdKernels: w.simd, nativeKernels: w.native, notes };
     } catch (err) {
       if (requested === 'wasm') throw new Error(`XAI3D_BACKEND=wasm failed to initialise: ${(err as Error).message}`);
       notes.push(`wasm failed: ${(err as Error).message}`);
     }
   }
   await useBackend('cpu');
-  return { name: 'cpu', requested, threads: 1, fast3dKernels: false, simdKernels: false, notes };
+  return { name: 'cpu', requested, threads: 1, fast3dKernels: false, simdKernels: false, nativeKernels: false, notes };
 }
 
 /**
@@ -154,7 +157,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       if (!opts.quiet && !envSwitch('XAI3D_QUIET', false)) {
         const extra = info.notes.length > 0 ? ` (auto: ${info.notes.join('; ')})` : '';
         const kernels =
-          info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}` : ', stock kernels') : '';
+          info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}${info.nativeKernels ? ' + native AVX2 convolutions' : ''}` : ', stock kernels') : '';
         const line = `xai3d: backend ${info.name}, ${info.threads} thread(s)${kernels}${extra}`;
         // stdout is the CLI's data channel (JSON): the line goes to stderr there, to the cell's output in a notebook.
         if (inNotebook()) console.log(line);

@@ -29,6 +29,8 @@ const KERNELS = [
   'lib/backend/adam.ts',
   'lib/backend/heap.ts',
   'lib/backend/simd/kernels.wat',
+  'lib/backend/native.ts',
+  'native/kernels.cc',
   'lib/backend/memory.ts',
 ];
 

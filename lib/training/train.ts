@@ -356,7 +356,7 @@ async function trainFold(cfg: TrainConfig, ds: VolumeDataset, fold: Fold, opts: 
  * cache key, so results from older code are never read back as if the current code had made them. Bump it whenever a
  * change to this file or to the presets changes the numbers a run produces.
  */
-export const TRAINING_CODE_VERSION = 5;
+export const TRAINING_CODE_VERSION = 6;
 
 /** The run's folder for a dataset and config. */
 export function trainRunDir(ds: VolumeDataset, cfg: TrainConfig, root = resultsDir()): string {

@@ -1,0 +1,87 @@
+/**
+ * xai3d's native CPU kernels (native/kernels.cc, built by node-gyp into build/Release/xai3d_native.node when the
+ * package is installed): the stride-1 3D convolution and its filter gradient with AVX2 + FMA, on tfjs-backend-wasm's
+ * memory in place (same arguments as the wasm SIMD kernels `conv` and `filterGrad`). The wasm backend, its other
+ * kernels and its tensors stay as they are; these two take over where the SIMD kernels would run.
+ *
+ * Used when: the addon was built, the CPU has AVX2 and FMA, the SIMD kernels run (the native ones share their call
+ * sites) and XAI3D_NATIVE is not 0. Otherwise the wasm SIMD kernels run, and the reason is kept for the backend line.
+ * Results agree with the wasm kernels to float32 rounding (fused multiply-adds round once) and do not depend on the
+ * thread count.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { envSwitch } from '../env/switches';
+import type { WasmBackend } from './heap';
+
+interface Addon {
+  start(threads: number): boolean;
+  conv(heap: Uint8Array, args: number[], rows: number): void;
+  filterGrad(heap: Uint8Array, args: number[], Kp: number): void;
+}
+
+export interface NativeKernels {
+  readonly threads: number;
+  /** Run later calls on n threads (results do not depend on it; tests check that). */
+  setThreads(n: number): void;
+  /** kernels.wat "conv" arguments (without t0, t1) over `rows` output rows. */
+  conv(backend: WasmBackend, args: number[], rows: number): void;
+  /** kernels.wat "filterGrad" arguments (without t0, t1); Kp rows of offsets and accumulators. */
+  filterGrad(backend: WasmBackend, args: number[], Kp: number): void;
+}
+
+/** Where node-gyp puts the addon (relative to the package root). */
+export const NATIVE_ADDON = path.join(__dirname, '..', '..', 'build', 'Release', 'xai3d_native.node');
+
+let kernels: NativeKernels | undefined;
+let why: string | undefined = 'native kernels not started';
+let enabled: boolean | undefined;
+
+/** Load and start the native kernels with `threads` threads; returns why not when they cannot run here. */
+export function startNative(threads: number): string | undefined {
+  if (kernels) return undefined;
+  if (!envSwitch('XAI3D_NATIVE', true)) return (why = 'native kernels off (XAI3D_NATIVE=0)');
+  if (!fs.existsSync(NATIVE_ADDON)) return (why = `native kernels not built (no ${path.relative(process.cwd(), NATIVE_ADDON) || NATIVE_ADDON}; npm run build:native)`);
+  let addon: Addon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    addon = require(NATIVE_ADDON) as Addon;
+  } catch (err) {
+    return (why = `native kernels failed to load: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!addon.start(threads)) return (why = 'native kernels need a CPU with AVX2 and FMA');
+  let current = threads;
+  why = undefined;
+  kernels = {
+    get threads() {
+      return current;
+    },
+    setThreads(n: number) {
+      addon.start(n);
+      current = n;
+    },
+    conv(backend, args, rows) {
+      addon.conv(backend.wasm.HEAPU8, args, rows);
+    },
+    filterGrad(backend, args, Kp) {
+      addon.filterGrad(backend.wasm.HEAPU8, args, Kp);
+    },
+  };
+  return undefined;
+}
+
+/** The native kernels when they run (started, and not switched off by setNativeEnabled), else undefined. */
+export function native(): NativeKernels | undefined {
+  if (enabled === undefined) enabled = true;
+  return enabled ? kernels : undefined;
+}
+
+/** Switch the native kernels off or on at run time (tests and benchmarks compare them with the wasm kernels). */
+export function setNativeEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** Why the native kernels are not running, if they are not. */
+export function nativeDisabledReason(): string | undefined {
+  return kernels ? undefined : why;
+}

@@ -1,0 +1,443 @@
+// xai3d's native CPU kernels (AVX2 + FMA): the stride-1 3D convolution and its filter gradient, the two kernels that
+// are 85 % of a training step and most of an LRP pass. They take the same arguments as the WebAssembly SIMD kernels
+// of the same names (lib/backend/simd/kernels.wat: byte offsets into tfjs-backend-wasm's memory, strides in bytes)
+// and read and write that memory in place: the wasm backend keeps its tensors, only the arithmetic moves here.
+//
+// Why native: 128-bit wasm SIMD has no fused multiply-add and half the vector width, so its ceiling is a quarter of
+// what these cores do with AVX2 FMA (measured in lib/backend/native.ts's benchmark: npm run bench -- conv3d).
+//
+// Determinism: every output element is computed by one thread in a fixed order (convolution: taps in offs order;
+// filter gradient: positions in plane blocks, float32 within a block, float64 across blocks), so results do not
+// depend on the number of threads.
+//
+// Built by node-gyp (binding.gyp) when the package is installed; lib/backend/native.ts loads it and falls back to the
+// wasm kernels when it is missing or the CPU lacks AVX2/FMA.
+#include <node_api.h>
+#include <immintrin.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+#define XAI3D_TARGET __attribute__((target("avx2,fma")))
+
+// ------------------------------------------------------------------ thread pool
+// One call at a time (Node's main thread calls in); part 0 runs on the caller, parts 1.. on workers.
+class Pool {
+ public:
+  explicit Pool(int threads) : threads_(threads < 1 ? 1 : threads) {
+    for (int i = 1; i < threads_; i++) workers_.emplace_back([this, i] { loop(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      generation_++;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int threads() const { return threads_; }
+  // Run fn(part) for part in [0, threads()) and wait for all.
+  void run(const std::function<void(int)>& fn) {
+    if (threads_ == 1) {
+      fn(0);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn_ = &fn;
+      pending_ = threads_ - 1;
+      generation_++;
+    }
+    cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void loop(int part) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        fn = fn_;
+      }
+      (*fn)(part);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--pending_ == 0) done_.notify_one();
+      }
+    }
+  }
+  int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  const std::function<void(int)>* fn_ = nullptr;
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Pool* pool = nullptr;
+
+// Split [0, total) into `parts` contiguous ranges; range i.
+inline void share(int64_t total, int parts, int i, int64_t* a, int64_t* b) {
+  *a = total * i / parts;
+  *b = total * (i + 1) / parts;
+}
+
+// ------------------------------------------------------------------ convolution
+// y[m, f] = sum_k xp[base(m) + offs[k]] * w[k, f], as kernels.wat "conv": xp the zero-padded input, w [K, Fo],
+// offs int32[K] byte offsets, y [N, Do, Ho, Wo, Fo], Fo a multiple of 8. A tile is P consecutive outputs of a row
+// times FV vectors of 8 filters, its P * FV sums in registers over all K taps.
+// The accumulators are named variables, not an array: GCC keeps an array of __m256 in registers but also stores it
+// to the stack on every tap (twice the stores of the arithmetic). XAI3D_ROWS(X) expands X(i) for rows 0..7.
+#define XAI3D_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+template <int P, int FV>
+XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
+                                  uint32_t K, float* y) {
+  static_assert(P >= 1 && P <= 8 && FV >= 1 && FV <= 2, "tile size");
+#define XAI3D_DECL(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps();
+  XAI3D_ROWS(XAI3D_DECL)
+#undef XAI3D_DECL
+  for (uint32_t k = 0; k < K; k++) {
+    const uint8_t* pk = p + offs[k];
+    const float* wk = w + static_cast<size_t>(k) * Fo;
+    const __m256 v0 = _mm256_loadu_ps(wk);
+    const __m256 v1 = FV > 1 ? _mm256_loadu_ps(wk + 8) : _mm256_setzero_ps();
+#define XAI3D_FMA(i)                                                                                     \
+  if constexpr (P > i) {                                                                                 \
+    const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(i) * xsW)); \
+    a##i##0 = _mm256_fmadd_ps(s, v0, a##i##0);                                                           \
+    if constexpr (FV > 1) a##i##1 = _mm256_fmadd_ps(s, v1, a##i##1);                                     \
+  }
+    XAI3D_ROWS(XAI3D_FMA)
+#undef XAI3D_FMA
+  }
+#define XAI3D_STORE(i)                                                       \
+  if constexpr (P > i) {                                                     \
+    _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo, a##i##0);              \
+    if constexpr (FV > 1) _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo + 8, a##i##1); \
+  }
+  XAI3D_ROWS(XAI3D_STORE)
+#undef XAI3D_STORE
+}
+
+template <int FV>
+XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
+                            uint32_t K, float* y) {
+  switch (n) {
+    case 1: convTile<1, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 2: convTile<2, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 3: convTile<3, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 4: convTile<4, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 5: convTile<5, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 6: convTile<6, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 7: convTile<7, FV>(p, xsW, w, Fo, offs, K, y); break;
+    default: convTile<8, FV>(p, xsW, w, Fo, offs, K, y); break;
+  }
+}
+
+struct ConvArgs {
+  uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
+};
+
+XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t r1) {
+  const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
+  const float* w = reinterpret_cast<const float*>(heap + a.w);
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t q = r / a.Ho;
+    const int64_t n = q / a.Do;
+    const int64_t d = q - n * a.Do;
+    const int64_t h = r - q * a.Ho;
+    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
+    uint32_t f = 0;
+    for (; f + 16 <= a.Fo; f += 16)
+      for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
+        const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
+        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f);
+      }
+    for (; f < a.Fo; f += 8)
+      for (uint32_t w0 = 0; w0 < a.Wo; w0 += 8) {
+        const int n8 = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
+        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f);
+      }
+  }
+}
+
+// ------------------------------------------------------------------ filter gradient
+// dW[k, f] += sum over output positions m of xp[base(m) + offs[k]] * dy[m, f], as kernels.wat "filterGrad": dy
+// [nPlanes, Ho, Wo, Fs] (Fs a multiple of 8), offs int32[Kp], acc float64[Kp, Fs]. A tile is KR rows k times FV
+// vectors of 8 filters; positions are visited in blocks of blockPlanes planes, float32 sums within a block.
+struct FilterGradArgs {
+  uint32_t xp, dy, offs, acc, nPlanes, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes;
+};
+
+// acc[0..8) (float64) += the 8 float32 lanes of v.
+XAI3D_TARGET inline void flush8(double* acc, __m256 v) {
+  const __m128 lo = _mm256_castps256_ps128(v);
+  const __m128 hi = _mm256_extractf128_ps(v, 1);
+  _mm256_storeu_pd(acc, _mm256_add_pd(_mm256_loadu_pd(acc), _mm256_cvtps_pd(lo)));
+  _mm256_storeu_pd(acc + 4, _mm256_add_pd(_mm256_loadu_pd(acc + 4), _mm256_cvtps_pd(hi)));
+}
+
+template <int KR, int FV>
+XAI3D_TARGET inline void gradTile(uint8_t* heap, const FilterGradArgs& a, const int32_t* offs, uint32_t f0, int64_t pb,
+                                  int64_t pe, double* acc) {
+  static_assert(KR >= 1 && KR <= 8 && FV >= 1 && FV <= 2, "tile size");
+#define XAI3D_DECL(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps(); const int32_t o##i = KR > i ? offs[i] : 0;
+  XAI3D_ROWS(XAI3D_DECL)
+#undef XAI3D_DECL
+  const size_t yplane = static_cast<size_t>(a.Ho) * a.Wo * a.Fs;
+  for (int64_t pl = pb; pl < pe; pl++) {
+    const int64_t n = pl / a.Do;
+    const int64_t d = pl - n * a.Do;
+    const uint8_t* pxRow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD;
+    const float* py = reinterpret_cast<const float*>(heap + a.dy) + static_cast<size_t>(pl) * yplane + f0;
+    for (uint32_t h = 0; h < a.Ho; h++, pxRow += a.xsH) {
+      const uint8_t* px = pxRow;
+      for (uint32_t w = 0; w < a.Wo; w++, px += a.xsW, py += a.Fs) {
+        const __m256 y0 = _mm256_loadu_ps(py);
+        const __m256 y1 = FV > 1 ? _mm256_loadu_ps(py + 8) : _mm256_setzero_ps();
+#define XAI3D_FMA(i)                                                                   \
+  if constexpr (KR > i) {                                                              \
+    const __m256 x = _mm256_broadcast_ss(reinterpret_cast<const float*>(px + o##i));   \
+    a##i##0 = _mm256_fmadd_ps(x, y0, a##i##0);                                         \
+    if constexpr (FV > 1) a##i##1 = _mm256_fmadd_ps(x, y1, a##i##1);                   \
+  }
+        XAI3D_ROWS(XAI3D_FMA)
+#undef XAI3D_FMA
+      }
+    }
+  }
+#define XAI3D_FLUSH(i)                                                  \
+  if constexpr (KR > i) {                                               \
+    flush8(acc + static_cast<size_t>(i) * a.Fs, a##i##0);               \
+    if constexpr (FV > 1) flush8(acc + static_cast<size_t>(i) * a.Fs + 8, a##i##1); \
+  }
+  XAI3D_ROWS(XAI3D_FLUSH)
+#undef XAI3D_FLUSH
+}
+
+template <int FV>
+XAI3D_TARGET void gradTileN(int kr, uint8_t* heap, const FilterGradArgs& a, const int32_t* offs, uint32_t f0,
+                            int64_t pb, int64_t pe, double* acc) {
+  switch (kr) {
+    case 1: gradTile<1, FV>(heap, a, offs, f0, pb, pe, acc); break;
+    case 2: gradTile<2, FV>(heap, a, offs, f0, pb, pe, acc); break;
+    case 3: gradTile<3, FV>(heap, a, offs, f0, pb, pe, acc); break;
+    case 4: gradTile<4, FV>(heap, a, offs, f0, pb, pe, acc); break;
+    case 5: gradTile<5, FV>(heap, a, offs, f0, pb, pe, acc); break;
+    default: gradTile<6, FV>(heap, a, offs, f0, pb, pe, acc); break;
+  }
+}
+
+// The tiles of the filter gradient: rows [k0, k0 + kr) times filters [f0, f0 + 8 fv).
+struct GradTileSpec {
+  uint32_t k0, f0;
+  int kr, fv;
+};
+
+std::vector<GradTileSpec> gradTiles(uint32_t Kp, uint32_t Fs) {
+  std::vector<GradTileSpec> tiles;
+  for (uint32_t k0 = 0; k0 < Kp; k0 += 6) {
+    const int kr = static_cast<int>(Kp - k0 < 6 ? Kp - k0 : 6);
+    uint32_t f0 = 0;
+    for (; f0 + 16 <= Fs; f0 += 16) tiles.push_back({k0, f0, kr, 2});
+    for (; f0 < Fs; f0 += 8) tiles.push_back({k0, f0, kr, 1});
+  }
+  return tiles;
+}
+
+// Accumulate the tiles [t0, t1) over planes [p0, p1) into acc (float64 [Kp, Fs]).
+XAI3D_TARGET void gradRange(uint8_t* heap, const FilterGradArgs& a, const std::vector<GradTileSpec>& tiles, size_t t0,
+                            size_t t1, int64_t p0, int64_t p1, double* acc) {
+  const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
+  const int64_t bp = a.blockPlanes < 1 ? 1 : a.blockPlanes;
+  for (int64_t pb = p0; pb < p1; pb += bp) {
+    const int64_t pe = pb + bp < p1 ? pb + bp : p1;
+    for (size_t t = t0; t < t1; t++) {
+      const GradTileSpec& g = tiles[t];
+      double* pa = acc + static_cast<size_t>(g.k0) * a.Fs + g.f0;
+      if (g.fv == 2)
+        gradTileN<2>(g.kr, heap, a, offs + g.k0, g.f0, pb, pe, pa);
+      else
+        gradTileN<1>(g.kr, heap, a, offs + g.k0, g.f0, pb, pe, pa);
+    }
+  }
+}
+
+// Kp = rows of acc: the caller's offs has Kp entries (a multiple of 4).
+void filterGrad(uint8_t* heap, const FilterGradArgs& a, uint32_t Kp) {
+  const std::vector<GradTileSpec> tiles = gradTiles(Kp, a.Fs);
+  double* acc = reinterpret_cast<double*>(heap + a.acc);
+  const int parts = pool->threads();
+  // Few tiles (a first layer: K = 27): the planes are cut in two fixed halves with their own accumulators, added in
+  // order afterwards, so that both threads have work; the cut does not depend on the thread count.
+  const bool byPlanes = tiles.size() < 16 && a.nPlanes >= 2;
+  if (!byPlanes) {
+    pool->run([&](int i) {
+      int64_t t0, t1;
+      share(static_cast<int64_t>(tiles.size()), parts, i, &t0, &t1);
+      gradRange(heap, a, tiles, t0, t1, 0, a.nPlanes, acc);
+    });
+    return;
+  }
+  const size_t n = static_cast<size_t>(Kp) * a.Fs;
+  std::vector<double> upper(n, 0.0);
+  const int64_t bp = a.blockPlanes < 1 ? 1 : a.blockPlanes;
+  // Cut on a block boundary, so that the blocks are those of one pass.
+  const int64_t blocks = (a.nPlanes + bp - 1) / bp;
+  const int64_t cut = (blocks / 2) * bp > 0 ? (blocks / 2) * bp : a.nPlanes / 2;
+  auto half = [&](int h) {
+    if (h == 0)
+      gradRange(heap, a, tiles, 0, tiles.size(), 0, cut, acc);
+    else
+      gradRange(heap, a, tiles, 0, tiles.size(), cut, a.nPlanes, upper.data());
+  };
+  if (parts >= 2) {
+    pool->run([&](int i) {
+      if (i < 2) half(i);
+    });
+  } else {
+    half(0);
+    half(1);
+  }
+  for (size_t i = 0; i < n; i++) acc[i] += upper[i];
+}
+
+// ------------------------------------------------------------------ N-API
+bool cpuOk() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+napi_value throwError(napi_env env, const char* msg) {
+  napi_throw_error(env, nullptr, msg);
+  return nullptr;
+}
+
+// Argument i of a JS array of numbers as uint32 (byte offsets up to 4 GB).
+bool readArgs(napi_env env, napi_value arr, uint32_t* out, uint32_t n) {
+  uint32_t len = 0;
+  if (napi_get_array_length(env, arr, &len) != napi_ok || len != n) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    double d;
+    if (napi_get_element(env, arr, i, &v) != napi_ok || napi_get_value_double(env, v, &d) != napi_ok) return false;
+    if (!(d >= 0 && d <= 4294967295.0)) return false;
+    out[i] = static_cast<uint32_t>(d);
+  }
+  return true;
+}
+
+// The base address of the wasm memory, from a Uint8Array over it (tfjs's HEAPU8), and its length.
+bool heapOf(napi_env env, napi_value view, uint8_t** base, size_t* length) {
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, view, &type, &len, &data, &buffer, &offset) != napi_ok) return false;
+  if (type != napi_uint8_array || offset != 0 || data == nullptr) return false;
+  *base = static_cast<uint8_t*>(data);
+  *length = len;
+  return true;
+}
+
+// start(threads) -> true when the kernels can run here (AVX2 + FMA), else false.
+napi_value Start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t threads = 1;
+  if (argc >= 1) napi_get_value_int32(env, argv[0], &threads);
+  napi_value result;
+  if (!cpuOk()) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  if (!pool || pool->threads() != threads) {
+    delete pool;
+    pool = new Pool(threads < 1 ? 1 : (threads > 64 ? 64 : threads));
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
+// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN], rows)
+napi_value Conv(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (!pool) return throwError(env, "native kernels: start() was not called");
+  uint8_t* heap;
+  size_t heapLen;
+  uint32_t v[13];
+  double rows;
+  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 13) ||
+      napi_get_value_double(env, argv[2], &rows) != napi_ok)
+    return throwError(env, "native conv: bad arguments");
+  ConvArgs a;
+  std::memcpy(&a, v, sizeof v);
+  if (a.Fo % 8 != 0 || a.Wo == 0) return throwError(env, "native conv: output channels must be a multiple of 8");
+  const int64_t total = static_cast<int64_t>(rows);
+  const int parts = pool->threads();
+  pool->run([&](int i) {
+    int64_t r0, r1;
+    share(total, parts, i, &r0, &r1);
+    convRows(heap, a, r0, r1);
+  });
+  return nullptr;
+}
+
+// filterGrad(heapU8, [xp, dy, offs, acc, nPlanes, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes], Kp)
+napi_value FilterGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (!pool) return throwError(env, "native kernels: start() was not called");
+  uint8_t* heap;
+  size_t heapLen;
+  uint32_t v[14];
+  uint32_t Kp;
+  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 14) ||
+      napi_get_value_uint32(env, argv[2], &Kp) != napi_ok)
+    return throwError(env, "native filterGrad: bad arguments");
+  FilterGradArgs a;
+  std::memcpy(&a, v, sizeof v);
+  if (a.Fs % 8 != 0 || Kp % 4 != 0) return throwError(env, "native filterGrad: Fs must be a multiple of 8, Kp of 4");
+  filterGrad(heap, a, Kp);
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"start", nullptr, Start, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"filterGrad", nullptr, FilterGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

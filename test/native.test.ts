@@ -1,0 +1,103 @@
+/**
+ * xai3d's native AVX2 + FMA convolution kernels (lib/backend/native.ts, native/kernels.cc): they run wherever the CPU
+ * can run them (a broken build must not silently fall back), agree with the cpu backend (kernels3d.test.ts runs every
+ * convolution case on them too), give the same bits on one thread as on two, and can be switched off.
+ */
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendInfo } from '../lib/backend/select';
+import { kernelCalls } from '../lib/backend/kernels3d';
+import { native, setNativeEnabled } from '../lib/backend/native';
+import * as path from 'path';
+import { PROJECT_ROOT } from '../lib/env/paths';
+import { runTsx, tempDir } from './helpers';
+
+process.env.XAI3D_QUIET = '1';
+let info: BackendInfo;
+
+before(async () => {
+  info = await initBackend({ backend: 'wasm' });
+});
+
+const cpuFlags = () => (fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [] : []);
+
+test('the native kernels run on an x86-64 CPU with AVX2 and FMA (a failed build is an error here, not a fallback)', (t) => {
+  const flags = cpuFlags();
+  if (process.arch !== 'x64' || !flags.includes('avx2') || !flags.includes('fma')) {
+    t.skip(`this CPU (${process.arch}) lacks AVX2/FMA: the wasm kernels run`);
+    return;
+  }
+  assert.equal(info.nativeKernels, true, `native kernels not running: ${info.notes.join('; ')} (npm run build:native)`);
+  assert.ok(native(), 'native() is set');
+});
+
+/** Forward, input gradient and filter gradient of sum(conv3d(x, w) * r). */
+function convAndGrads(x: tf.Tensor5D, w: tf.Tensor5D, pad: 'same' | 'valid'): Float32Array[] {
+  return tf.tidy(() => {
+    const y = tf.conv3d(x, w, 1, pad);
+    const r = tf.randomNormal(y.shape, 0, 1, 'float32', 5);
+    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv3d(a as tf.Tensor5D, b as tf.Tensor5D, 1, pad).mul(r).sum())([x, w]);
+    return [y, gx, gw].map((v) => (v.dataSync() as Float32Array).slice());
+  });
+}
+
+test('native results are the same bits on one thread and on two, for row, tile and plane splits', (t) => {
+  const nk = native();
+  if (!nk) {
+    t.skip('native kernels not running');
+    return;
+  }
+  // A first layer (C = 1: few filter-gradient tiles, so the planes are split), a middle layer (many tiles, output
+  // width not a multiple of the 6-wide tiles) and a deep one (24 = 16 + 8 filters, 2^3 grid computed 4 wide).
+  const layers: [[number, number, number, number, number], number, 'same' | 'valid'][] = [
+    [[3, 10, 9, 11, 1], 16, 'same'],
+    [[2, 7, 8, 13, 16], 32, 'same'],
+    [[4, 2, 2, 2, 8], 24, 'same'],
+    [[2, 6, 7, 9, 8], 8, 'valid'],
+  ];
+  for (const [shape, f, pad] of layers) {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 1) as tf.Tensor5D;
+    const w = tf.randomNormal([3, 3, 3, shape[4], f], 0, 0.3, 'float32', 2) as tf.Tensor5D;
+    const before = { ...kernelCalls };
+    nk.setThreads(2);
+    const two = convAndGrads(x, w, pad);
+    nk.setThreads(1);
+    const one = convAndGrads(x, w, pad);
+    nk.setThreads(2);
+    assert.ok((kernelCalls['filterGrad:native'] ?? 0) > (before['filterGrad:native'] ?? 0), 'native filter gradient used');
+    assert.ok((kernelCalls['conv:native'] ?? 0) > (before['conv:native'] ?? 0), 'native convolution used');
+    ['forward', 'input gradient', 'filter gradient'].forEach((what, i) => {
+      assert.ok(Buffer.from(one[i].buffer).equals(Buffer.from(two[i].buffer)), `${shape} -> ${f}: ${what} differs between 1 and 2 threads`);
+    });
+    // And within float32 rounding of the wasm SIMD kernels (the cpu backend comparison is in kernels3d.test.ts).
+    setNativeEnabled(false);
+    const wasm = convAndGrads(x, w, pad);
+    setNativeEnabled(true);
+    wasm.forEach((v, i) => {
+      let diff = 0;
+      let scale = 0;
+      for (let j = 0; j < v.length; j++) {
+        diff = Math.max(diff, Math.abs(v[j] - two[i][j]));
+        scale = Math.max(scale, Math.abs(v[j]));
+      }
+      assert.ok(diff <= 1e-5 * scale, `${shape} -> ${f}: native vs wasm relative error ${diff / scale}`);
+    });
+    tf.dispose([x, w]);
+  }
+});
+
+test('XAI3D_NATIVE=0 keeps the wasm SIMD kernels and says so; a bad value is refused by name', () => {
+  const script = path.join(tempDir(), 'backend.ts');
+  fs.writeFileSync(script, `import { initBackend } from ${JSON.stringify(path.join(PROJECT_ROOT, 'lib', 'backend', 'select'))};\ninitBackend({ quiet: true }).then((i) => console.log(JSON.stringify(i)));\n`);
+  const off = runTsx(script, [], { XAI3D_NATIVE: '0' });
+  assert.equal(off.status, 0, off.stderr);
+  const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as BackendInfo;
+  assert.equal(got.nativeKernels, false);
+  assert.equal(got.simdKernels, true);
+  assert.ok(got.notes.some((n) => n.includes('XAI3D_NATIVE=0')), got.notes.join('; '));
+  const bad = runTsx(script, [], { XAI3D_NATIVE: 'maybe' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /XAI3D_NATIVE="maybe" is not valid/);
+});
