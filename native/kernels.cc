@@ -182,6 +182,73 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
   }
 }
 
+// ------------------------------------------------------------------ convolution, few output channels
+// y[m, f] = sum over taps t < T and channels c < C of xp[base(m) + toffs[t] + 4c] * wT[f, t * C + c], as
+// kernels.wat "convDot" (C a multiple of 4): dot products over channels, 8 (or 4) lanes at a time, for G = 4
+// consecutive outputs of a row sharing each weight load; lanes summed in a fixed order at the end.
+struct ConvDotArgs {
+  uint32_t xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN;
+};
+
+XAI3D_TARGET inline float hsum8(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+template <int G>
+XAI3D_TARGET inline void dotGroup(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
+                                  uint32_t C, float* y, uint32_t Fo) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  const uint32_t c8 = C & ~7u;
+  for (uint32_t t = 0; t < T; t++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[t]);
+    const float* pw = wf + static_cast<size_t>(t) * C;
+    const size_t s = xsW / 4;
+    uint32_t c = 0;
+    for (; c < c8; c += 8) {
+      const __m256 v = _mm256_loadu_ps(pw + c);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(pk + c), v, a0);
+      if constexpr (G > 1) a1 = _mm256_fmadd_ps(_mm256_loadu_ps(pk + s + c), v, a1);
+      if constexpr (G > 2) a2 = _mm256_fmadd_ps(_mm256_loadu_ps(pk + 2 * s + c), v, a2);
+      if constexpr (G > 3) a3 = _mm256_fmadd_ps(_mm256_loadu_ps(pk + 3 * s + c), v, a3);
+    }
+    if (c < C) {  // 4 channels left: the upper lanes stay zero
+      const __m256 v = _mm256_castps128_ps256(_mm_loadu_ps(pw + c));
+      const __m256 z = _mm256_setzero_ps();
+      a0 = _mm256_fmadd_ps(_mm256_insertf128_ps(z, _mm_loadu_ps(pk + c), 0), v, a0);
+      if constexpr (G > 1) a1 = _mm256_fmadd_ps(_mm256_insertf128_ps(z, _mm_loadu_ps(pk + s + c), 0), v, a1);
+      if constexpr (G > 2) a2 = _mm256_fmadd_ps(_mm256_insertf128_ps(z, _mm_loadu_ps(pk + 2 * s + c), 0), v, a2);
+      if constexpr (G > 3) a3 = _mm256_fmadd_ps(_mm256_insertf128_ps(z, _mm_loadu_ps(pk + 3 * s + c), 0), v, a3);
+    }
+  }
+  y[0] = hsum8(a0);
+  if constexpr (G > 1) y[Fo] = hsum8(a1);
+  if constexpr (G > 2) y[2 * static_cast<size_t>(Fo)] = hsum8(a2);
+  if constexpr (G > 3) y[3 * static_cast<size_t>(Fo)] = hsum8(a3);
+}
+
+XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, int64_t r1) {
+  const int32_t* toffs = reinterpret_cast<const int32_t*>(heap + a.toffs);
+  const float* wT = reinterpret_cast<const float*>(heap + a.wT);
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t q = r / a.Ho;
+    const int64_t n = q / a.Do;
+    const int64_t d = q - n * a.Do;
+    const int64_t h = r - q * a.Ho;
+    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
+    for (uint32_t f = 0; f < a.Fo; f++) {
+      const float* wf = wT + static_cast<size_t>(f) * a.T * a.C;
+      uint32_t w0 = 0;
+      for (; w0 + 4 <= a.Wo; w0 += 4)
+        dotGroup<4>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo);
+      for (; w0 < a.Wo; w0++)
+        dotGroup<1>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo);
+    }
+  }
+}
+
 // ------------------------------------------------------------------ filter gradient
 // dW[k, f] += sum over output positions m of xp[base(m) + offs[k]] * dy[m, f], as kernels.wat "filterGrad": dy
 // [nPlanes, Ho, Wo, Fs] (Fs a multiple of 8), offs int32[Kp], acc float64[Kp, Fs]. A tile is KR rows k times FV
@@ -428,11 +495,38 @@ napi_value FilterGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN], rows)
+napi_value ConvDot(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (!pool) return throwError(env, "native kernels: start() was not called");
+  uint8_t* heap;
+  size_t heapLen;
+  uint32_t v[14];
+  double rows;
+  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 14) ||
+      napi_get_value_double(env, argv[2], &rows) != napi_ok)
+    return throwError(env, "native convDot: bad arguments");
+  ConvDotArgs a;
+  std::memcpy(&a, v, sizeof v);
+  if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native convDot: input channels must be a multiple of 4");
+  const int64_t total = static_cast<int64_t>(rows);
+  const int parts = pool->threads();
+  pool->run([&](int i) {
+    int64_t r0, r1;
+    share(total, parts, i, &r0, &r1);
+    convDotRows(heap, a, r0, r1);
+  });
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", nullptr, Start, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"filterGrad", nullptr, FilterGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convDot", nullptr, ConvDot, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -126,7 +126,9 @@ test('Conv3D forward, input gradient and filter gradient match the cpu backend (
       ];
       // The native kernels take the register-tile convolutions (8k output channels) and every filter gradient.
       if (kind === 'native') paths.push('filterGrad:native');
-      if (kind === 'native' && (c.f % 8 === 0 || c.x[4] % 8 === 0)) paths.push('conv:native');
+      // Forward (C -> f) and input gradient (f -> C): register tiles for 8k outputs, dot products over 4k inputs.
+      const nativeConv = (outCh: number, inCh: number) => (outCh % 8 === 0 ? 'conv:native' : inCh % 4 === 0 ? 'convDot:native' : null);
+      for (const key of kind === 'native' ? [nativeConv(c.f, c.x[4]), nativeConv(c.x[4], c.f)] : []) if (key) paths.push(key);
       if (kind === 'simd') assert.equal(native(), undefined);
       for (const key of paths) assert.ok((kernelCalls[key] ?? 0) > (before[key] ?? 0), `${JSON.stringify(c)}: ${key} used`);
       const want = await onCpu(() => convAndGrads(x, w, c.pad, 1, 1000 + i));

@@ -374,11 +374,12 @@ function simdConv(
       const w = f32(backend, wk);
       const o = f32(backend, wT);
       for (let k = 0; k < T * C; k++) for (let f = 0; f < Fo; f++) o[f * T * C + k] = w[k * Fo + f];
-      rt.run(
-        'convDot',
-        [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp],
-        N * Do * Ho,
-      );
+      const args = [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp];
+      const nk = native();
+      if (nk) {
+        count('convDot:native');
+        nk.convDot(backend, args, N * Do * Ho);
+      } else rt.run('convDot', args, N * Do * Ho);
     }
   } finally {
     for (const t of temps) free(backend, t);

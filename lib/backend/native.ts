@@ -1,7 +1,8 @@
 /**
  * xai3d's native CPU kernels (native/kernels.cc, built by node-gyp into build/Release/xai3d_native.node when the
- * package is installed): the stride-1 3D convolution and its filter gradient with AVX2 + FMA, on tfjs-backend-wasm's
- * memory in place (same arguments as the wasm SIMD kernels `conv` and `filterGrad`). The wasm backend, its other
+ * package is installed): the stride-1 3D convolutions (register tiles and dot products) and the filter gradient with
+ * AVX2 + FMA, on tfjs-backend-wasm's
+ * memory in place (same arguments as the wasm SIMD kernels `conv`, `convDot` and `filterGrad`). The wasm backend, its other
  * kernels and its tensors stay as they are; these two take over where the SIMD kernels would run.
  *
  * Used when: the addon was built, the CPU has AVX2 and FMA, the SIMD kernels run (the native ones share their call
@@ -18,6 +19,7 @@ interface Addon {
   start(threads: number): boolean;
   conv(heap: Uint8Array, args: number[], rows: number): void;
   filterGrad(heap: Uint8Array, args: number[], Kp: number): void;
+  convDot(heap: Uint8Array, args: number[], rows: number): void;
 }
 
 export interface NativeKernels {
@@ -28,6 +30,8 @@ export interface NativeKernels {
   conv(backend: WasmBackend, args: number[], rows: number): void;
   /** kernels.wat "filterGrad" arguments (without t0, t1); Kp rows of offsets and accumulators. */
   filterGrad(backend: WasmBackend, args: number[], Kp: number): void;
+  /** kernels.wat "convDot" arguments (without t0, t1) over `rows` output rows. */
+  convDot(backend: WasmBackend, args: number[], rows: number): void;
 }
 
 /** Where node-gyp puts the addon (relative to the package root). */
@@ -65,6 +69,9 @@ export function startNative(threads: number): string | undefined {
     },
     filterGrad(backend, args, Kp) {
       addon.filterGrad(backend.wasm.HEAPU8, args, Kp);
+    },
+    convDot(backend, args, rows) {
+      addon.convDot(backend.wasm.HEAPU8, args, rows);
     },
   };
   return undefined;
