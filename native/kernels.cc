@@ -109,9 +109,17 @@ inline void share(int64_t total, int parts, int i, int64_t* a, int64_t* b) {
 // to the stack on every tap (twice the stores of the arithmetic). XAI3D_ROWS(X) expands X(i) for rows 0..7.
 #define XAI3D_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
+// The epilogue of a tile: + bias, then ReLU. In float32, one rounding each, so the same bits as the separate
+// bias-add and Relu kernels; max(0, v) + 0 turns -0 into +0 and keeps NaN.
+XAI3D_TARGET inline __m256 epilogue(__m256 v, const float* bias, bool relu) {
+  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+  if (relu) v = _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
+  return v;
+}
+
 template <int P, int FV>
 XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
-                                  uint32_t K, float* y) {
+                                  uint32_t K, float* y, const float* bias, bool relu) {
   static_assert(P >= 1 && P <= 8 && FV >= 1 && FV <= 2, "tile size");
 #define XAI3D_DECL(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps();
   XAI3D_ROWS(XAI3D_DECL)
@@ -130,10 +138,10 @@ XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w
     XAI3D_ROWS(XAI3D_FMA)
 #undef XAI3D_FMA
   }
-#define XAI3D_STORE(i)                                                       \
-  if constexpr (P > i) {                                                     \
-    _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo, a##i##0);              \
-    if constexpr (FV > 1) _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo + 8, a##i##1); \
+#define XAI3D_STORE(i)                                                                                        \
+  if constexpr (P > i) {                                                                                      \
+    _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo, epilogue(a##i##0, bias, relu));                         \
+    if constexpr (FV > 1) _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo + 8, epilogue(a##i##1, bias ? bias + 8 : nullptr, relu)); \
   }
   XAI3D_ROWS(XAI3D_STORE)
 #undef XAI3D_STORE
@@ -141,26 +149,30 @@ XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w
 
 template <int FV>
 XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
-                            uint32_t K, float* y) {
+                            uint32_t K, float* y, const float* b, bool relu) {
   switch (n) {
-    case 1: convTile<1, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 2: convTile<2, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 3: convTile<3, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 4: convTile<4, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 5: convTile<5, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 6: convTile<6, FV>(p, xsW, w, Fo, offs, K, y); break;
-    case 7: convTile<7, FV>(p, xsW, w, Fo, offs, K, y); break;
-    default: convTile<8, FV>(p, xsW, w, Fo, offs, K, y); break;
+    case 1: convTile<1, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 2: convTile<2, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 3: convTile<3, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 4: convTile<4, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 5: convTile<5, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 6: convTile<6, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 7: convTile<7, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    default: convTile<8, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
   }
 }
 
 struct ConvArgs {
   uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
+  uint32_t bias;  // byte offset of float32[Fo] added to every output, 0 for none
+  uint32_t relu;  // 1: max(y, 0) after the bias (-0 -> +0, NaN stays NaN, as the shipped Relu)
 };
 
 XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t r1) {
   const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
   const float* w = reinterpret_cast<const float*>(heap + a.w);
+  const float* bias = a.bias ? reinterpret_cast<const float*>(heap + a.bias) : nullptr;
+  const bool relu = a.relu != 0;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -172,12 +184,12 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
     for (; f + 16 <= a.Fo; f += 16)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
         const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
-        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f);
+        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, relu);
       }
     for (; f < a.Fo; f += 8)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 8) {
         const int n8 = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
-        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f);
+        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, relu);
       }
   }
 }
@@ -449,7 +461,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN], rows)
+// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -457,9 +469,9 @@ napi_value Conv(napi_env env, napi_callback_info info) {
   if (!pool) return throwError(env, "native kernels: start() was not called");
   uint8_t* heap;
   size_t heapLen;
-  uint32_t v[13];
+  uint32_t v[15];
   double rows;
-  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 13) ||
+  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 15) ||
       napi_get_value_double(env, argv[2], &rows) != napi_ok)
     return throwError(env, "native conv: bad arguments");
   ConvArgs a;

@@ -11,6 +11,7 @@ TESTS=(
   test/kernels3d.test.ts
   test/simd.test.ts
   test/native.test.ts
+  test/fused-conv.test.ts
   test/memory.test.ts
   test/nifti.test.ts
   test/mnist3d.test.ts

@@ -166,6 +166,46 @@ export function conv3dKernel(args: KernelArgs): TensorInfo {
   }
 }
 
+/** What a fused convolution adds to its outputs before storing them: a bias over the output channels, then ReLU. */
+export interface Epilogue {
+  bias?: TensorInfo;
+  relu: boolean;
+}
+
+/** Name of xai3d's fused Conv3D + bias + ReLU kernel (wasm; lib/backend/fused-conv.ts defines its op and gradient). */
+export const FUSED_CONV3D = 'Xai3dConv3D';
+
+/**
+ * y = act(conv3d(x, filter) + bias), stride 1, act = ReLU or identity. With the native register-tile convolution, in
+ * one pass (the bias and ReLU applied to each tile before it is stored); otherwise the convolution, then the
+ * bias-add and ReLU kernels, with the intermediates freed at once. The same bits either way as the three separate
+ * ops (test/fused-conv.test.ts), without their intermediate tensors on the tape.
+ */
+export function fusedConv3dKernel(args: KernelArgs): TensorInfo {
+  const { x, filter, bias } = args.inputs;
+  const relu = args.attrs.activation === 'relu';
+  const pad = args.attrs.pad as 'same' | 'valid';
+  const backend = args.backend;
+  const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filter.shape as Shape5, [1, 1, 1], [1, 1, 1], pad);
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  const rt = simd();
+  if (rt && native() && x.dtype === 'float32' && simdConvPath(F, info.outWidth, C) === 'tiles') {
+    count(`${FUSED_CONV3D}:native`);
+    return simdConv(backend, x, filter, [kD, kH, kW, F], info.padInfo, rt, { bias, relu });
+  }
+  count(`${FUSED_CONV3D}:separate`);
+  let y = conv3dKernel({ inputs: { x, filter }, backend, attrs: { strides: [1, 1, 1], dilations: [1, 1, 1], pad, dataFormat: 'NDHWC' } });
+  const steps: [string, (t: TensorInfo) => Record<string, TensorInfo>][] = [];
+  if (bias) steps.push(['Add', (t) => ({ a: t, b: bias })]);
+  if (relu) steps.push(['Relu', (t) => ({ x: t })]);
+  for (const [name, inputs] of steps) {
+    const next = kernel(name)({ inputs: inputs(y), backend, attrs: {} });
+    free(backend, y);
+    y = next;
+  }
+  return y;
+}
+
 export function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs;
   const strides = triple(args.attrs.strides as number[]);
@@ -317,12 +357,13 @@ function simdConv(
   [kD, kH, kW, Fo]: [number, number, number, number],
   p: Pads,
   rt: SimdRuntime,
+  epilogue?: Epilogue,
 ): TensorInfo {
   const [N, D, H, W, C] = x.shape as Shape5;
   const narrow = W + p.left + p.right - kW + 1;
   if (narrow >= 1 && narrow < 4) {
     // Output rows narrower than the kernels' 4: compute 4 wide (the extra outputs see only zero padding), crop.
-    const wide = simdConv(backend, x, wk, [kD, kH, kW, Fo], { ...p, right: p.right + 4 - narrow }, rt);
+    const wide = simdConv(backend, x, wk, [kD, kH, kW, Fo], { ...p, right: p.right + 4 - narrow }, rt, epilogue);
     try {
       const [, Do, Ho] = wide.shape;
       const out = alloc(backend, [N, Do, Ho, narrow, Fo]);
@@ -343,6 +384,8 @@ function simdConv(
   const Wo = Wp - kW + 1;
   const path = simdConvPath(Fo, Wo, C);
   if (path === null) throw new Error(`no SIMD convolution for ${C} -> ${Fo} channels at output width ${Wo}`);
+  const nk = native();
+  if (epilogue && !(nk && path === 'tiles')) throw new Error('a fused bias and ReLU needs the native register-tile convolution');
   const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
   if (N * Do * Ho * Wo * Fo === 0) {
     f32(backend, out).fill(0);
@@ -359,10 +402,9 @@ function simdConv(
       const offs = tapOffsets(backend, [kD, kH, kW, C], [xsW, xsH, xsD], K);
       temps.push(offs);
       const args = [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp];
-      const nk = native();
       if (nk) {
-        count('conv:native');
-        nk.conv(backend, args, N * Do * Ho);
+        count(epilogue ? 'conv:native+epilogue' : 'conv:native');
+        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0], N * Do * Ho);
       } else rt.run('conv', args, N * Do * Ho);
     } else {
       const T = kD * kH * kW;
@@ -375,7 +417,6 @@ function simdConv(
       const o = f32(backend, wT);
       for (let k = 0; k < T * C; k++) for (let f = 0; f < Fo; f++) o[f * T * C + k] = w[k * Fo + f];
       const args = [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp];
-      const nk = native();
       if (nk) {
         count('convDot:native');
         nk.convDot(backend, args, N * Do * Ho);

@@ -39,7 +39,8 @@ import * as tf from '@tensorflow/tfjs';
 import { simd } from './simd/index';
 import { kernelCalls, type Kernel } from './heap';
 import { activeKernels, fallback, originals, setActiveKernels } from './kernel-common';
-import { conv3dBackpropInputKernel, conv3dKernel } from './conv3d';
+import { conv3dBackpropInputKernel, conv3dKernel, FUSED_CONV3D, fusedConv3dKernel } from './conv3d';
+import { installFusedConvLayers } from './fused-conv';
 import { conv3dBackpropFilterKernel } from './conv3d-filter-grad';
 import { avgPool3dGradKernel, avgPool3dKernel, maxPool3dGradKernel, maxPool3dKernel } from './pool3d';
 import { contiguousReduce, STABILISED_DIVIDE, stabilisedDivideFused, stabilisedDivideKernel } from './reduce';
@@ -121,6 +122,8 @@ export function installFast3dKernels(): void {
   tf.registerKernel({ kernelName: STABILISED_DIVIDE, backendName: 'wasm', kernelFunc: stabilisedDivideKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adamKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: FUSED_CONV3D, backendName: 'wasm', kernelFunc: fusedConv3dKernel as unknown as tf.KernelFunc });
+  installFusedConvLayers();
   tf.registerGradient(reluGradientConfig(reluGradFused));
   setActiveKernels('fast');
 }

@@ -29,12 +29,13 @@ export interface WasmSetup {
   nativeNote?: string;
 }
 
-/** XAI3D_WASM_KERNELS (fast | stock), XAI3D_SIMD and XAI3D_NATIVE (1 | 0), validated: a bad value is an error naming the variable. */
+/** XAI3D_WASM_KERNELS (fast | stock), XAI3D_SIMD, XAI3D_NATIVE and XAI3D_FUSED_CONV (1 | 0), validated: a bad value is an error naming the variable. */
 export function wasmKernelChoice(): { fast: boolean; simd: boolean; native: boolean } {
   const kernels = (process.env.XAI3D_WASM_KERNELS ?? 'fast').trim().toLowerCase() || 'fast';
   if (kernels !== 'fast' && kernels !== 'stock') {
     throw new Error(`XAI3D_WASM_KERNELS="${process.env.XAI3D_WASM_KERNELS}" is not valid; use fast or stock`);
   }
+  envSwitch('XAI3D_FUSED_CONV', true); // read where it is used (lib/backend/fused-conv.ts); refused here if invalid
   return { fast: kernels === 'fast', simd: envSwitch('XAI3D_SIMD', true), native: envSwitch('XAI3D_NATIVE', true) };
 }
 

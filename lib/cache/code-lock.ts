@@ -30,6 +30,7 @@ const KERNELS = [
   'lib/backend/heap.ts',
   'lib/backend/simd/kernels.wat',
   'lib/backend/native.ts',
+  'lib/backend/fused-conv.ts',
   'native/kernels.cc',
   'lib/backend/memory.ts',
 ];

@@ -1,0 +1,105 @@
+/**
+ * Conv3D + bias + ReLU as one op on the wasm backend (kernel FUSED_CONV3D, lib/backend/conv3d.ts), its gradient, and
+ * the Conv3D layers that use it.
+ *
+ * tfjs-layers computes a Conv3D layer as three ops (conv3d, a broadcasting add, relu), each a pass over the output and
+ * each output kept on the tape until the backward pass: on oasis-6conv's first layer at 128^3 and batch 8 that is
+ * 1.5 GB for one layer. The fused op makes one tensor and one pass (with the native kernels; otherwise the same three
+ * kernels, their intermediates freed at once), and its gradient is the three ops' gradients in the same order with
+ * the same kernels: ReLU's from the output (y > 0 exactly where the pre-activation is > 0), the bias's as the sum over
+ * positions, the convolution's input and filter gradients. So a model's numbers are the same bits with and without
+ * it (test/fused-conv.test.ts trains both ways).
+ *
+ * Conv3D layers use it when the fast wasm kernels run with SIMD, the layer has stride 1, dilation 1, channels last,
+ * 'same' or 'valid' padding and a ReLU or linear activation; every other layer keeps tfjs-layers' own call.
+ * XAI3D_FUSED_CONV=0 turns it off (for comparison).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { envSwitch } from '../env/switches';
+import { FUSED_CONV3D } from './conv3d';
+import { activeKernels } from './kernel-common';
+import { simd } from './simd/index';
+import { RELU_GRAD } from './elementwise';
+
+type Activation = 'relu' | 'linear';
+
+let enabled: boolean | undefined;
+
+/** Does the fused op run here (wasm backend, xai3d's fast kernels with SIMD, not switched off)? */
+export function fusedConvAvailable(): boolean {
+  if (enabled === undefined) enabled = envSwitch('XAI3D_FUSED_CONV', true);
+  return enabled && activeKernels() === 'fast' && simd() !== undefined && tf.getBackend() === 'wasm';
+}
+
+/** Turn the fused layers off or on at run time (tests compare both). */
+export function setFusedConvEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** act(conv3d(x, filter, stride 1, pad) + bias) as one op (fusedConvAvailable() must hold). */
+export function fusedConv3d(x: tf.Tensor5D, filter: tf.Tensor5D, bias: tf.Tensor1D | null, pad: 'same' | 'valid', activation: Activation): tf.Tensor5D {
+  const inputs: Record<string, tf.Tensor> = bias ? { x, filter, bias } : { x, filter };
+  return tf.engine().runKernel(FUSED_CONV3D, inputs as never, { pad, activation } as never) as tf.Tensor5D;
+}
+
+/** The gradient of the fused op: ReLU's (from the output), then the bias's and the convolution's. */
+export const fusedConvGradient: tf.GradConfig = {
+  kernelName: FUSED_CONV3D,
+  inputsToSave: ['x', 'filter'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, filter, y] = saved as tf.Tensor[];
+    const { pad, activation } = attrs as unknown as { pad: 'same' | 'valid'; activation: Activation };
+    const g = dy as tf.Tensor;
+    const dz = activation === 'relu' ? (tf.engine().runKernel(RELU_GRAD, { dy: g, x: y }, {}) as tf.Tensor) : g;
+    return {
+      x: () => tf.engine().runKernel('Conv3DBackpropInputV2', { dy: dz, filter }, { strides: [1, 1, 1], pad, inputShape: x.shape } as never) as tf.Tensor,
+      filter: () => tf.engine().runKernel('Conv3DBackpropFilterV2', { x, dy: dz }, { strides: [1, 1, 1], pad, filterShape: filter.shape } as never) as tf.Tensor,
+      bias: () => tf.sum(dz, [0, 1, 2, 3]),
+    };
+  },
+};
+
+interface ConvLayerLike {
+  rank: number;
+  strides: number[];
+  dilationRate: number | number[];
+  dataFormat: string;
+  padding: string;
+  activation: { getClassName(): string } | null;
+  kernel: { read(): tf.Tensor };
+  bias: { read(): tf.Tensor } | null;
+}
+
+/** The layer's fused form, or null when it does not qualify. */
+function fusedForm(layer: ConvLayerLike): { pad: 'same' | 'valid'; activation: Activation } | null {
+  if (layer.rank !== 3 || layer.dataFormat !== 'channelsLast') return null;
+  if (!layer.strides.every((s) => s === 1)) return null;
+  const dil = typeof layer.dilationRate === 'number' ? [layer.dilationRate] : layer.dilationRate;
+  if (!dil.every((d) => d === 1)) return null;
+  if (layer.padding !== 'same' && layer.padding !== 'valid') return null;
+  const act = layer.activation?.getClassName() ?? 'linear';
+  if (act !== 'relu' && act !== 'linear') return null;
+  return { pad: layer.padding, activation: act };
+}
+
+let patched = false;
+
+/**
+ * Make tfjs-layers' Conv3D layers call the fused op where it runs (once per process; registers its gradient).
+ * Layers that do not qualify, and every layer while the op is unavailable, keep tfjs-layers' own call.
+ */
+export function installFusedConvLayers(): void {
+  if (patched) return;
+  tf.registerGradient(fusedConvGradient);
+  const probe = tf.layers.conv3d({ filters: 1, kernelSize: 1 });
+  const proto = Object.getPrototypeOf(probe) as { call(this: ConvLayerLike, inputs: tf.Tensor | tf.Tensor[], kwargs: object): tf.Tensor | tf.Tensor[] };
+  const own = proto.call;
+  proto.call = function (this: ConvLayerLike, inputs, kwargs) {
+    const form = fusedConvAvailable() ? fusedForm(this) : null;
+    const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : null) : inputs;
+    if (!form || !x || x.rank !== 5 || x.dtype !== 'float32') return own.call(this, inputs, kwargs);
+    return tf.tidy(() => fusedConv3d(x as tf.Tensor5D, this.kernel.read() as tf.Tensor5D, this.bias ? (this.bias.read() as tf.Tensor1D) : null, form.pad, form.activation));
+  };
+  patched = true;
+}
