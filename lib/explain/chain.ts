@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { canonizedLayers, canonizerFor } from './canonizers';
 import type { Step } from './step';
+import { fusedConv3d, fusedConvAvailable } from '../backend/fused-conv';
 
 export type { Step, StepKind } from './step';
 
@@ -137,6 +138,10 @@ export function disposeChain(steps: Step[]): void {
 /** Apply a linear step (conv3d/dense) with given weights (no activation). */
 export function linear(step: Step, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
   if (step.kind === 'conv3d') {
+    // Convolution and bias in one pass where the fused op runs (the same bits as the two ops).
+    if (bias && step.strides!.every((s) => s === 1) && fusedConvAvailable() && x.dtype === 'float32') {
+      return fusedConv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, bias.reshape([-1]) as tf.Tensor1D, step.padding!, 'linear');
+    }
     const y = tf.conv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, step.strides!, step.padding!);
     return bias ? y.add(bias) : y;
   }
