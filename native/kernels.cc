@@ -402,6 +402,37 @@ void filterGrad(uint8_t* heap, const FilterGradArgs& a, uint32_t Kp) {
   for (size_t i = 0; i < n; i++) acc[i] += upper[i];
 }
 
+// ------------------------------------------------------------------ zero padding
+// dst [N, Dp, Hp, Wp, C] = src [N, D, H, W, C] placed at (front, top, left) in zeros (parts outside dst are cut): the
+// padded input every convolution reads. Rows (n, pd, ph) of dst in [r0, r1).
+struct PadArgs {
+  uint32_t src, dst, N, D, H, W, C, Dp, Hp, Wp;
+  int32_t front, top, left;
+};
+
+void padRows(uint8_t* heap, const PadArgs& a, int64_t r0, int64_t r1) {
+  const float* src = reinterpret_cast<const float*>(heap + a.src);
+  float* dst = reinterpret_cast<float*>(heap + a.dst);
+  const size_t rowLen = static_cast<size_t>(a.Wp) * a.C;
+  const int64_t w0 = a.left > 0 ? a.left : 0;                                       // first dst column with data
+  const int64_t w1 = static_cast<int64_t>(a.W) + a.left < a.Wp ? static_cast<int64_t>(a.W) + a.left : a.Wp;  // end
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t q = r / a.Hp;
+    const int64_t n = q / a.Dp;
+    const int64_t d = q - n * a.Dp - a.front;
+    const int64_t h = r - q * a.Hp - a.top;
+    float* out = dst + static_cast<size_t>(r) * rowLen;
+    if (d < 0 || d >= a.D || h < 0 || h >= a.H || w1 <= w0) {
+      std::memset(out, 0, rowLen * 4);
+      continue;
+    }
+    const float* in = src + ((static_cast<size_t>(n) * a.D + d) * a.H + h) * a.W * a.C;
+    std::memset(out, 0, static_cast<size_t>(w0) * a.C * 4);
+    std::memcpy(out + w0 * a.C, in + (w0 - a.left) * a.C, static_cast<size_t>(w1 - w0) * a.C * 4);
+    std::memset(out + w1 * a.C, 0, static_cast<size_t>(a.Wp - w1) * a.C * 4);
+  }
+}
+
 // ------------------------------------------------------------------ N-API
 bool cpuOk() {
   __builtin_cpu_init();
@@ -533,12 +564,55 @@ napi_value ConvDot(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// pad(heapU8, [src, dst, N, D, H, W, C, Dp, Hp, Wp, front, top, left]) (offsets as signed 32-bit integers)
+napi_value Pad(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (!pool) return throwError(env, "native kernels: start() was not called");
+  uint8_t* heap;
+  size_t heapLen;
+  uint32_t v[10];
+  if (argc != 2 || !heapOf(env, argv[0], &heap, &heapLen)) return throwError(env, "native pad: bad arguments");
+  uint32_t len = 0;
+  if (napi_get_array_length(env, argv[1], &len) != napi_ok || len != 13) return throwError(env, "native pad: bad arguments");
+  // The ten sizes and addresses as uint32, the three offsets as int32.
+  napi_value arr = argv[1];
+  for (uint32_t i = 0; i < 10; i++) {
+    napi_value e;
+    double d;
+    if (napi_get_element(env, arr, i, &e) != napi_ok || napi_get_value_double(env, e, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0))
+      return throwError(env, "native pad: bad arguments");
+    v[i] = static_cast<uint32_t>(d);
+  }
+  int32_t o[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, 10 + i, &e) != napi_ok || napi_get_value_int32(env, e, &o[i]) != napi_ok)
+      return throwError(env, "native pad: bad arguments");
+  }
+  PadArgs a;
+  std::memcpy(&a, v, sizeof v);
+  a.front = o[0];
+  a.top = o[1];
+  a.left = o[2];
+  const int64_t total = static_cast<int64_t>(a.N) * a.Dp * a.Hp;
+  const int parts = pool->threads();
+  pool->run([&](int i) {
+    int64_t r0, r1;
+    share(total, parts, i, &r0, &r1);
+    padRows(heap, a, r0, r1);
+  });
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", nullptr, Start, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"filterGrad", nullptr, FilterGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convDot", nullptr, ConvDot, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pad", nullptr, Pad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

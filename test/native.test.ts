@@ -1,7 +1,8 @@
 /**
  * xai3d's native AVX2 + FMA convolution kernels (lib/backend/native.ts, native/kernels.cc): they run wherever the CPU
  * can run them (a broken build must not silently fall back), agree with the cpu backend (kernels3d.test.ts runs every
- * convolution case on them too), give the same bits on one thread as on two, and can be switched off.
+ * convolution case on them too), give the same bits on one thread as on two, pad like the JS code, and can be switched
+ * off.
  */
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
 import { native, setNativeEnabled } from '../lib/backend/native';
+import { paddedInput } from '../lib/backend/conv3d';
+import { f32, free, type TensorInfo, type WasmBackend } from '../lib/backend/heap';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../lib/env/paths';
 import { runTsx, tempDir } from './helpers';
@@ -100,4 +103,34 @@ test('XAI3D_NATIVE=0 keeps the wasm SIMD kernels and says so; a bad value is ref
   const bad = runTsx(script, [], { XAI3D_NATIVE: 'maybe' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /XAI3D_NATIVE="maybe" is not valid/);
+});
+
+test('the native zero padding writes the same grid as the JS one, cuts included', (t) => {
+  if (!native()) {
+    t.skip('native kernels not running');
+    return;
+  }
+  const backend = tf.backend() as unknown as WasmBackend;
+  const x = tf.randomNormal([2, 4, 5, 6, 3], 0, 1, 'float32', 9);
+  const info = { dataId: x.dataId, shape: x.shape, dtype: x.dtype } as TensorInfo;
+  // [grid, front, top, left]: padding on every side, padding on one side only, and a grid that cuts the input.
+  const cases: [[number, number, number], number, number, number][] = [
+    [[6, 7, 8], 1, 1, 1],
+    [[5, 5, 8], 1, 0, 2],
+    [[3, 7, 4], -1, 2, -1],
+  ];
+  for (const [grid, front, top, left] of cases) {
+    const grids = [true, false].map((on) => {
+      setNativeEnabled(on);
+      const before = kernelCalls['pad:native'] ?? 0;
+      const p = paddedInput(backend, info, grid, front, top, left);
+      assert.equal((kernelCalls['pad:native'] ?? 0) - before, on ? 1 : 0);
+      const bytes = Buffer.from(f32(backend, p).slice().buffer);
+      free(backend, p);
+      return bytes;
+    });
+    setNativeEnabled(true);
+    assert.ok(grids[0].equals(grids[1]), `grid ${grid} at (${front}, ${top}, ${left})`);
+  }
+  x.dispose();
 });

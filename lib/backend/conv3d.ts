@@ -308,6 +308,12 @@ export function paddedInput(
   const [N, D, H, W, C] = x.shape as Shape5;
   if (front === 0 && top === 0 && left === 0 && Dp === D && Hp === H && Wp === W) return x;
   const xp = alloc(backend, [N, Dp, Hp, Wp, C]);
+  const nk = native();
+  if (nk && x.dtype === 'float32') {
+    count('pad:native');
+    nk.pad(backend, [ptr(backend, x), ptr(backend, xp), N, D, H, W, C, Dp, Hp, Wp, front, top, left]);
+    return xp;
+  }
   const o = f32(backend, xp);
   const xs = f32(backend, x);
   o.fill(0);

@@ -20,6 +20,7 @@ interface Addon {
   conv(heap: Uint8Array, args: number[], rows: number): void;
   filterGrad(heap: Uint8Array, args: number[], Kp: number): void;
   convDot(heap: Uint8Array, args: number[], rows: number): void;
+  pad(heap: Uint8Array, args: number[]): void;
 }
 
 export interface NativeKernels {
@@ -32,6 +33,8 @@ export interface NativeKernels {
   filterGrad(backend: WasmBackend, args: number[], Kp: number): void;
   /** kernels.wat "convDot" arguments (without t0, t1) over `rows` output rows. */
   convDot(backend: WasmBackend, args: number[], rows: number): void;
+  /** dst [N, Dp, Hp, Wp, C] = src [N, D, H, W, C] at (front, top, left) in zeros: [src, dst, N, D, H, W, C, Dp, Hp, Wp, front, top, left]. */
+  pad(backend: WasmBackend, args: number[]): void;
 }
 
 /** Where node-gyp puts the addon (relative to the package root). */
@@ -72,6 +75,9 @@ export function startNative(threads: number): string | undefined {
     },
     convDot(backend, args, rows) {
       addon.convDot(backend.wasm.HEAPU8, args, rows);
+    },
+    pad(backend, args) {
+      addon.pad(backend.wasm.HEAPU8, args);
     },
   };
   return undefined;

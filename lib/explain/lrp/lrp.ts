@@ -184,12 +184,16 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
     const target = logits.mul(mask);
     const logitValues = Array.from(tf.sum(target, 1).dataSync());
     let R: tf.Tensor = target;
+    // The relevance leaving a step is what entered the step above it: each sum is taken once (a pass over the
+    // relevance at every layer, 16 M values at a 128^3 first layer).
+    let outSums = perSampleSums(R);
     for (let i = steps.length - 1; i >= 0; i--) {
       const s = steps[i];
       const rule = assignment.rules.get(i);
-      const out = perSampleSums(R);
+      const out = outSums;
       const next = rule ? applyRule(s, rule, inputs[i], R, nonNeg[i]) : passThrough(s, inputs[i], R, assignment.pool);
       const inn = perSampleSums(next);
+      outSums = inn;
       const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
       if (s.kind !== 'relu' && s.kind !== 'flatten') {
         audit.push({
