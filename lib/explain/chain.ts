@@ -172,13 +172,35 @@ export function forwardStep(step: Step, x: tf.Tensor): tf.Tensor {
   }
 }
 
-/** Forward the chain, returning the input of every step and the output (logits). */
+/**
+ * A stride-1 convolution with a bias followed by a ReLU, computed as one fused op where it runs (the same bits as
+ * the two steps: lib/backend/fused-conv.ts), else null.
+ */
+function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null {
+  const s = steps[i];
+  if (s.kind !== 'conv3d' || steps[i + 1]?.kind !== 'relu' || !s.bias || !s.strides!.every((v) => v === 1)) return null;
+  if (h.dtype !== 'float32' || !fusedConvAvailable()) return null;
+  return fusedConv3d(h as tf.Tensor5D, s.kernel as tf.Tensor5D, s.bias.reshape([-1]) as tf.Tensor1D, s.padding!, 'relu');
+}
+
+/**
+ * Forward the chain, returning the input of every step and the output (logits). Where a convolution and its ReLU
+ * run fused, the ReLU step's input is its output (no rule reads a ReLU's input: relevance passes it unchanged), and
+ * the pre-activation is never made.
+ */
 export function forwardChain(steps: Step[], x: tf.Tensor): { inputs: tf.Tensor[]; logits: tf.Tensor2D } {
   const inputs: tf.Tensor[] = [];
   let h = x;
-  for (const s of steps) {
+  for (let i = 0; i < steps.length; i++) {
     inputs.push(h);
-    h = forwardStep(s, h);
+    const fused = fusedConvRelu(steps, i, h);
+    if (fused) {
+      inputs.push(fused);
+      h = fused;
+      i++;
+      continue;
+    }
+    h = forwardStep(steps[i], h);
   }
   return { inputs, logits: h as tf.Tensor2D };
 }
@@ -186,8 +208,10 @@ export function forwardChain(steps: Step[], x: tf.Tensor): { inputs: tf.Tensor[]
 /** The chain's logits (a final softmax dropped), freeing each intermediate activation as soon as it is used. */
 export function forwardLogits(steps: Step[], x: tf.Tensor): tf.Tensor2D {
   let h = x;
-  for (const s of steps) {
-    const next = forwardStep(s, h);
+  for (let i = 0; i < steps.length; i++) {
+    const fused = fusedConvRelu(steps, i, h);
+    const next = fused ?? forwardStep(steps[i], h);
+    if (fused) i++;
     if (h !== x) h.dispose();
     h = next;
   }

@@ -118,7 +118,10 @@ function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
     const vol = step.poolSize![0] * step.poolSize![1] * step.poolSize![2];
     const sumPool = (u: tf.Tensor) => tf.avgPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(vol);
     const S = stabilisedDivide(R, sumPool(a), 1e-9);
-    return a.mul(tf.grad((u: tf.Tensor) => tf.sum(sumPool(u).mul(S)))(a));
+    // The gradient of sum(sumPool(u) S) at a, without running the pooling forward again: AvgPool3DGrad of S * vol
+    // (what tf.grad computes, the same bits).
+    const g = tf.engine().runKernel('AvgPool3DGrad', { dy: S.mul(vol), input: a }, { filterSize: step.poolSize!, strides: step.strides!, pad: step.padding! } as never) as tf.Tensor;
+    return a.mul(g);
   });
 }
 
