@@ -15,12 +15,17 @@
  * and the multiples below bound all of them from above. Recalibrated for training (2026-12-01) after the Identity
  * kernel stopped copying every tensor the tape saves: oasis-6conv 128^3 batch 4/8 -> 2023/3945 MB (batch 8 runs, 4 %
  * under the cap, too close to plan on: the planner allows 6), mnist-6conv 32^3 batch 32/64 -> 933/1923 MB, about
- * 4.5-5.1 x the activation bytes per sample plus about 100 MB; 5.5 x plus 256 MB bounds every one (batch 1: 530 MB). test/memory.test.ts checks that the estimate still
- * bounds live measurements from above without being wildly pessimistic.
+ * 4.5-5.1 x the activation bytes per sample plus about 100 MB; 5.5 x plus 256 MB bounds every one (batch 1: 530 MB).
+ * With Conv3D + bias + ReLU as one op (lib/backend/fused-conv.ts; 2026-12-02) the tape keeps one activation per
+ * convolution instead of three: oasis-6conv 128^3 batch 1/2/4/8/10/11/12 -> 318/640/1246/2487/3100/3412/3727 MB, mnist-6conv 32^3
+ * batch 8/32/64 -> 162/643/1249 MB, 2.9-3.1 x the activation bytes per sample; 3.3 x plus 256 MB bounds every one, and
+ * oasis-6conv trains at batch 8 with 1.6 GB to spare (the plan allows 11). test/memory.test.ts checks that the
+ * estimate still bounds live measurements from above without being wildly pessimistic.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'os';
 import { backendInfo } from './select';
+import { fusedConvAvailable } from './fused-conv';
 
 export const WASM_HEAP_BYTES = 4 * 2 ** 30;
 
@@ -31,6 +36,12 @@ export type MemoryMode = 'predict' | 'gradient' | 'lrp' | 'train';
 // (wasm heap high-water mark, composite 3) 1.04 / 1.84 / 2.71 / 3.86 GB for 1 / 2 / 3 / 4 volumes, about 8-11 x the
 // activation bytes per volume; 12 x keeps the plan above every measurement.
 const PER_SAMPLE_FACTOR: Record<MemoryMode, number> = { predict: 3, gradient: 7, lrp: 12, train: 5.5 };
+/** Training with the fused convolution layers (one activation per Conv3D layer on the tape instead of three). */
+const TRAIN_FACTOR_FUSED = 3.3;
+
+function perSampleFactor(mode: MemoryMode): number {
+  return mode === 'train' && fusedConvAvailable() ? TRAIN_FACTOR_FUSED : PER_SAMPLE_FACTOR[mode];
+}
 const PARAM_COPIES: Record<MemoryMode, number> = { predict: 1, gradient: 2, lrp: 2, train: 4 };
 const TEMP_BYTES: Record<MemoryMode, number> = { predict: 320 * 2 ** 20, gradient: 512 * 2 ** 20, lrp: 512 * 2 ** 20, train: 256 * 2 ** 20 };
 
@@ -50,7 +61,7 @@ export function activationBytesPerSample(model: tf.LayersModel): number {
 /** Estimated peak heap bytes for `batch` samples. */
 export function estimateHeapBytes(model: tf.LayersModel, batch: number, mode: MemoryMode): number {
   const paramBytes = model.countParams() * 4;
-  return TEMP_BYTES[mode] + PARAM_COPIES[mode] * paramBytes + batch * PER_SAMPLE_FACTOR[mode] * activationBytesPerSample(model);
+  return TEMP_BYTES[mode] + PARAM_COPIES[mode] * paramBytes + batch * perSampleFactor(mode) * activationBytesPerSample(model);
 }
 
 /** The memory budget of the current backend: the wasm heap (4 GB), else half the machine's memory. */
