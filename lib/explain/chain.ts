@@ -186,14 +186,14 @@ function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null
 /**
  * Forward the chain, returning the input of every step and the output (logits). Where a convolution and its ReLU
  * run fused, the ReLU step's input is its output (no rule reads a ReLU's input: relevance passes it unchanged), and
- * the pre-activation is never made.
+ * the pre-activation is never made; steps in `keepPreActivation` are not fused (their ReLU's input is z).
  */
-export function forwardChain(steps: Step[], x: tf.Tensor): { inputs: tf.Tensor[]; logits: tf.Tensor2D } {
+export function forwardChain(steps: Step[], x: tf.Tensor, keepPreActivation: ReadonlySet<number> = new Set()): { inputs: tf.Tensor[]; logits: tf.Tensor2D } {
   const inputs: tf.Tensor[] = [];
   let h = x;
   for (let i = 0; i < steps.length; i++) {
     inputs.push(h);
-    const fused = fusedConvRelu(steps, i, h);
+    const fused = keepPreActivation.has(i) ? null : fusedConvRelu(steps, i, h);
     if (fused) {
       inputs.push(fused);
       h = fused;

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../../util/tidy';
 import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
-import { stabilisedDivide, zbRule, type Rule } from './rules';
+import { stabilisedDivide, usesLayerOutput, zbRule, type Rule } from './rules';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -88,8 +88,17 @@ function transposeApply(step: Step, u: tf.Tensor, w: tf.Tensor, S: tf.Tensor): t
   return tf.matMul(S as tf.Tensor2D, w as tf.Tensor2D, false, true);
 }
 
-/** Relevance through one weight layer under `rule`. */
-export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, inputNonNegative: boolean): tf.Tensor {
+/**
+ * Relevance through one weight layer under `rule`. `layerOutput`, when given, is the layer's own z = layer(a; w, b)
+ * from the forward pass, used in place of recomputing it for rules whose modified output is z (usesLayerOutput).
+ */
+export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, inputNonNegative: boolean, layerOutput?: tf.Tensor): tf.Tensor {
+  if (layerOutput && usesLayerOutput(rule)) {
+    return tf.tidy(() => {
+      const S = stabilisedDivide(R, layerOutput, rule.stabiliser);
+      return a.mul(transposeApply(step, a, step.kernel!, S));
+    });
+  }
   return tf.tidy(() => {
     let Rin: tf.Tensor | null = null;
     for (const g of rule.groups) {
@@ -177,7 +186,15 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
   const audit: LayerAudit[] = [];
   const layers: LayerRelevance[] = [];
   return tidyValue(() => {
-    const { inputs, logits } = forwardChain(steps, x);
+    // Weight layers whose rule reuses the forward pass's z keep it: a convolution followed by its ReLU is then not
+    // fused, and the ReLU's input is z; the last layer's z is the logits.
+    const keepOutput = new Set<number>();
+    steps.forEach((s, i) => {
+      const rule = assignment.rules.get(i);
+      if (rule && usesLayerOutput(rule) && (steps[i + 1]?.kind === 'relu' || i === steps.length - 1)) keepOutput.add(i);
+    });
+    const { inputs, logits } = forwardChain(steps, x, keepOutput);
+    const layerOutput = (i: number): tf.Tensor | undefined => (!keepOutput.has(i) ? undefined : i === steps.length - 1 ? logits : inputs[i + 1]);
     const predicted = Array.from(tf.argMax(logits, 1).dataSync());
     const classes: number[] = opts.classes ?? predicted;
     const nClasses = logits.shape[1];
@@ -194,7 +211,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       const s = steps[i];
       const rule = assignment.rules.get(i);
       const out = outSums;
-      const next = rule ? applyRule(s, rule, inputs[i], R, nonNeg[i]) : passThrough(s, inputs[i], R, assignment.pool);
+      const next = rule ? applyRule(s, rule, inputs[i], R, nonNeg[i], layerOutput(i)) : passThrough(s, inputs[i], R, assignment.pool);
       const inn = perSampleSums(next);
       outSums = inn;
       const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;

@@ -50,6 +50,17 @@ export type RuleName = (typeof RULE_NAMES)[number];
 export const EPS_STABILISER = 1e-9;
 
 const id = (t: tf.Tensor) => t;
+
+/**
+ * Does the rule's modified output equal the layer's own pre-activation z = layer(a; w, b) (one group, one term, input,
+ * weights and bias unmodified: LRP-0 and epsilon)? Then the engine reuses the forward pass's z instead of computing it
+ * again (the same op on the same tensors: the same bits).
+ */
+export function usesLayerOutput(rule: Rule): boolean {
+  if (rule.groups.length !== 1 || rule.groups[0].coef !== 1 || rule.groups[0].terms.length !== 1) return false;
+  const t = rule.groups[0].terms[0];
+  return t.coef === 1 && t.input === id && t.weight === id && t.bias === id;
+}
 const pos = (t: tf.Tensor) => tf.relu(t);
 const neg = (t: tf.Tensor) => tf.neg(tf.relu(tf.neg(t)));
 
