@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../lib/io/atomic';
 import { findingsDir, readFinding } from '../lib/report/findings';
 import type { Claim, ClaimVerdict } from '../lib/report/claims';
 import { formatInterval, type Interval } from '../lib/util/stats';
+import { describeBackend } from '../lib/backend/select';
 import { profileConfig } from '../lib/profiles';
 import { accuracyVsParametersFigure } from '../lib/training/family';
 import { trainKFold, type TrainSummary } from '../lib/training/train';
@@ -69,7 +70,7 @@ table.xai3d-table{border-collapse:collapse;margin:.6em 0;font-size:.9em} .xai3d-
 .warn{background:#fff4e5;border-left:4px solid #b54708;padding:.6em 1em;margin:1em 0}
 </style></head><body>
 <h1>xai3d: explaining 3D CNNs, ${esc(profile)} profile</h1>
-<p class="meta">Generated ${new Date().toISOString()} · backend ${esc(env.backend.name)} (${env.backend.threads} thread(s)${env.backend.fast3dKernels ? `, fast 3D kernels${env.backend.simdKernels ? ' + SIMD' : ''}` : ''}) · xai3d ${esc(env.xai3d)} · Node ${esc(env.versions.node)} · tfjs ${esc(String(env.versions.packages['@tensorflow/tfjs']))}${env.git ? ` · commit ${esc(env.git.commit.slice(0, 10))}${env.git.dirty ? ' (modified)' : ''}` : ''} · ${esc(env.host.cpuModel)}, ${env.host.cpus} cores</p>
+<p class="meta">Generated ${new Date().toISOString()} · backend ${esc(describeBackend(env.backend))} · xai3d ${esc(env.xai3d)} · Node ${esc(env.versions.node)} · tfjs ${esc(String(env.versions.packages['@tensorflow/tfjs']))}${env.git ? ` · commit ${esc(env.git.commit.slice(0, 10))}${env.git.dirty ? ' (modified)' : ''}` : ''} · ${esc(env.host.cpuModel)}, ${env.host.cpus} cores</p>
 <p>Data: ${esc(mnist.name)} (${mnist.count} volumes, generated from the real MNIST digits) and ${esc(oasis.name)} (${oasis.count} sessions, ${process.env.XAI3D_OASIS_ROOT ? 'OASIS-2 release' : 'phantom cohort built from the Colin27 brain, with ground truth'}).</p>
 ${atBaseline.length ? `<div class="warn"><b>No better than the majority baseline:</b> ${atBaseline.map((c) => `${esc(c.dataset)} ${esc(c.model)} (${esc(c.gate)})`).join('; ')}. The heatmaps of these models explain nothing; no claim below rests on them (such claims read "not assessed").</div>` : ''}
 <h2>The thesis's claims</h2>

@@ -156,9 +156,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       chosen = info;
       if (!opts.quiet && !envSwitch('XAI3D_QUIET', false)) {
         const extra = info.notes.length > 0 ? ` (auto: ${info.notes.join('; ')})` : '';
-        const kernels =
-          info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}${info.nativeKernels ? ' + native AVX2 convolutions' : ''}` : ', stock kernels') : '';
-        const line = `xai3d: backend ${info.name}, ${info.threads} thread(s)${kernels}${extra}`;
+        const line = `xai3d: backend ${describeBackend(info)}${extra}`;
         // stdout is the CLI's data channel (JSON): the line goes to stderr there, to the cell's output in a notebook.
         if (inNotebook()) console.log(line);
         else process.stderr.write(line + '\n');
@@ -170,6 +168,13 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     });
   }
   return pending;
+}
+
+/** "wasm, 2 thread(s), fast 3D kernels + SIMD + native AVX2 convolutions": the backend line and the report's. */
+export function describeBackend(info: Pick<BackendInfo, 'name' | 'threads' | 'fast3dKernels' | 'simdKernels'> & { nativeKernels?: boolean }): string {
+  const kernels =
+    info.name === 'wasm' ? (info.fast3dKernels ? `, fast 3D kernels${info.simdKernels ? ' + SIMD' : ''}${info.nativeKernels ? ' + native AVX2 convolutions' : ''}` : ', stock kernels') : '';
+  return `${info.name}, ${info.threads} thread(s)${kernels}`;
 }
 
 /** The backend chosen so far in this process, or undefined before initBackend(). */
