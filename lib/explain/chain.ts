@@ -176,7 +176,7 @@ export function forwardStep(step: Step, x: tf.Tensor): tf.Tensor {
  * A stride-1 convolution with a bias followed by a ReLU, computed as one fused op where it runs (the same bits as
  * the two steps: lib/backend/fused-conv.ts), else null.
  */
-function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null {
+export function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null {
   const s = steps[i];
   if (s.kind !== 'conv3d' || steps[i + 1]?.kind !== 'relu' || !s.bias || !s.strides!.every((v) => v === 1)) return null;
   if (h.dtype !== 'float32' || !fusedConvAvailable()) return null;
