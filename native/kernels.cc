@@ -1,14 +1,16 @@
-// xai3d's native CPU kernels (AVX2 + FMA): the stride-1 3D convolution and its filter gradient, the two kernels that
-// are 85 % of a training step and most of an LRP pass. They take the same arguments as the WebAssembly SIMD kernels
-// of the same names (lib/backend/simd/kernels.wat: byte offsets into tfjs-backend-wasm's memory, strides in bytes)
-// and read and write that memory in place: the wasm backend keeps its tensors, only the arithmetic moves here.
+// xai3d's native CPU kernels (AVX2 + FMA): the stride-1 3D convolution (register tiles, with an optional bias + ReLU
+// epilogue), the dot-product convolution for few output channels, the filter gradient and the zero padding of a
+// convolution's input: the work of a training step and of an LRP pass, almost all of it. They take the same arguments
+// as the WebAssembly SIMD kernels of the same names (lib/backend/simd/kernels.wat: byte offsets into
+// tfjs-backend-wasm's memory, strides in bytes) and read and write that memory in place: the wasm backend keeps its
+// tensors, only the arithmetic moves here.
 //
-// Why native: 128-bit wasm SIMD has no fused multiply-add and half the vector width, so its ceiling is a quarter of
-// what these cores do with AVX2 FMA (measured in lib/backend/native.ts's benchmark: npm run bench -- conv3d).
+// Why native: 128-bit wasm SIMD has no fused multiply-add and half the vector width, so the wasm convolutions ran at
+// 17-25 GFLOP/s per thread; these run at 75-164 GFLOP/s on two threads (npm run bench -- conv3d).
 //
 // Determinism: every output element is computed by one thread in a fixed order (convolution: taps in offs order;
-// filter gradient: positions in plane blocks, float32 within a block, float64 across blocks), so results do not
-// depend on the number of threads.
+// filter gradient: positions in plane blocks, float32 within a block, float64 across blocks; a first layer's few
+// tiles split by two fixed halves of the planes), so results do not depend on the number of threads (tested).
 //
 // Built by node-gyp (binding.gyp) when the package is installed; lib/backend/native.ts loads it and falls back to the
 // wasm kernels when it is missing or the CPU lacks AVX2/FMA.

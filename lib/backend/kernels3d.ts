@@ -5,6 +5,8 @@
  * returns wrong values. These replacements are registered under the same kernel names, so tf.conv3d, tf.grad and
  * tf.layers use them without any change to their code. Each has two paths: xai3d's SIMD kernels (simd/kernels.wat,
  * two threads, on tfjs's memory; counted as "<Kernel>:simd") where they apply, else JS loops and XNNPACK ("fast").
+ * On the SIMD path the convolutions, filter gradients and input paddings run in xai3d's native AVX2 kernels where
+ * they are built and the CPU has AVX2 + FMA (native.ts; counted as "conv:native", "filterGrad:native", ...).
  *
  * - Conv3D (stride 1, dilation 1). SIMD: straight from the zero-padded input, 4 x 8 register tiles for 8k filters
  *   (`conv`), else dot products over 4k input channels (`convDot`). Otherwise a "depth stack"
