@@ -235,7 +235,8 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
     }
     const [, D, H, W, C] = x.shape;
     const withChannels = R.dataSync() as Float32Array;
-    const summed = tf.sum(R, 4).dataSync() as Float32Array;
+    // One input channel (every model here): the map is the relevance itself, no reduction pass.
+    const summed = C === 1 ? withChannels : (tf.sum(R, 4).dataSync() as Float32Array);
     const n = D * H * W;
     const maps = Array.from({ length: b }, (_, k) => summed.slice(k * n, (k + 1) * n));
     const mapsWithChannels = Array.from({ length: b }, (_, k) => withChannels.slice(k * n * C, (k + 1) * n * C));
