@@ -18,10 +18,12 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -473,6 +475,58 @@ void padRows(uint8_t* heap, const PadArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+// ------------------------------------------------------------------ trilinear resampling
+// lib/explain/upsample.ts's upsampleTrilinear, the same arithmetic in the same order (doubles, one rounding to float32
+// per stored value: a + (b - a) * f, f stored as float32 first, as the JS code does), so the same bits. Compiled
+// without the AVX2/FMA target, so no multiply-add is contracted.
+void resizeAxis(const float* src, const int64_t shape[3], int axis, int64_t outLen, float* out) {
+  const int64_t inLen = shape[axis];
+  int64_t oshape[3] = {shape[0], shape[1], shape[2]};
+  oshape[axis] = outLen;
+  const int64_t strideIn = axis == 0 ? shape[1] * shape[2] : axis == 1 ? shape[2] : 1;
+  const int64_t strideOut = axis == 0 ? oshape[1] * oshape[2] : axis == 1 ? oshape[2] : 1;
+  std::vector<int64_t> i0(outLen), i1(outLen);
+  std::vector<float> f(outLen);
+  for (int64_t o = 0; o < outLen; o++) {
+    double pos = ((static_cast<double>(o) + 0.5) * static_cast<double>(inLen)) / static_cast<double>(outLen) - 0.5;
+    pos = pos < 0 ? 0 : pos;
+    pos = pos > static_cast<double>(inLen - 1) ? static_cast<double>(inLen - 1) : pos;
+    const double fl = std::floor(pos);
+    i0[o] = static_cast<int64_t>(fl);
+    i1[o] = i0[o] + 1 < inLen - 1 ? i0[o] + 1 : inLen - 1;
+    f[o] = static_cast<float>(pos - fl);
+  }
+  const int A = axis == 0 ? 1 : 0;
+  const int B = axis == 2 ? 1 : 2;
+  const int64_t sAin = A == 0 ? shape[1] * shape[2] : A == 1 ? shape[2] : 1;
+  const int64_t sBin = B == 0 ? shape[1] * shape[2] : B == 1 ? shape[2] : 1;
+  const int64_t sAout = A == 0 ? oshape[1] * oshape[2] : A == 1 ? oshape[2] : 1;
+  const int64_t sBout = B == 0 ? oshape[1] * oshape[2] : B == 1 ? oshape[2] : 1;
+  auto rows = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+      for (int64_t q = 0; q < oshape[B]; q++) {
+        const float* in = src + p * sAin + q * sBin;
+        float* o = out + p * sAout + q * sBout;
+        for (int64_t k = 0; k < outLen; k++) {
+          const double a = in[i0[k] * strideIn];
+          const double b = in[i1[k] * strideIn];
+          o[k * strideOut] = static_cast<float>(a + (b - a) * static_cast<double>(f[k]));
+        }
+      }
+  };
+  const int64_t total = oshape[A];
+  if (pool && pool->threads() > 1 && oshape[0] * oshape[1] * oshape[2] >= (1 << 16)) {
+    const int parts = pool->threads();
+    pool->run([&](int i) {
+      int64_t p0, p1;
+      share(total, parts, i, &p0, &p1);
+      rows(p0, p1);
+    });
+  } else {
+    rows(0, total);
+  }
+}
+
 // ------------------------------------------------------------------ N-API
 bool cpuOk() {
   __builtin_cpu_init();
@@ -646,6 +700,51 @@ napi_value Pad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// upsample(src Float32Array [d*h*w], [d, h, w, D, H, W], out Float32Array [D*H*W])
+napi_value Upsample(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_typedarray_type t1, t2;
+  size_t n1, n2, off;
+  void *d1, *d2;
+  napi_value buf;
+  uint32_t v[6];
+  if (argc != 3 || napi_get_typedarray_info(env, argv[0], &t1, &n1, &d1, &buf, &off) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &t2, &n2, &d2, &buf, &off) != napi_ok || t1 != napi_float32_array ||
+      t2 != napi_float32_array || !readArgs(env, argv[1], v, 6))
+    return throwError(env, "native upsample: bad arguments");
+  int64_t shape[3] = {v[0], v[1], v[2]};
+  const int64_t target[3] = {v[3], v[4], v[5]};
+  if (static_cast<size_t>(shape[0] * shape[1] * shape[2]) != n1 || static_cast<size_t>(target[0] * target[1] * target[2]) != n2)
+    return throwError(env, "native upsample: sizes do not match the shapes");
+  if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1) return throwError(env, "native upsample: empty input");
+  int last = -1;
+  for (int axis = 0; axis < 3; axis++)
+    if (shape[axis] != target[axis]) last = axis;
+  if (last < 0) {
+    std::memcpy(d2, d1, n2 * 4);
+    return nullptr;
+  }
+  // Intermediate grids in scratch buffers (not zero-filled: every value is written); the last pass into out.
+  std::unique_ptr<float[]> bufs[2];
+  const float* cur = static_cast<const float*>(d1);
+  for (int axis = 0; axis <= last; axis++) {
+    if (shape[axis] == target[axis]) continue;
+    int64_t os[3] = {shape[0], shape[1], shape[2]};
+    os[axis] = target[axis];
+    float* dst = static_cast<float*>(d2);
+    if (axis != last) {
+      bufs[axis & 1].reset(new float[static_cast<size_t>(os[0] * os[1] * os[2])]);
+      dst = bufs[axis & 1].get();
+    }
+    resizeAxis(cur, shape, axis, target[axis], dst);
+    cur = dst;
+    shape[axis] = target[axis];
+  }
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", nullptr, Start, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -653,6 +752,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"filterGrad", nullptr, FilterGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convDot", nullptr, ConvDot, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pad", nullptr, Pad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"upsample", nullptr, Upsample, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

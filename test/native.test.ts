@@ -12,6 +12,7 @@ import { initBackend, type BackendInfo } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
 import { native, setNativeEnabled } from '../lib/backend/native';
 import { paddedInput } from '../lib/backend/conv3d';
+import { upsampleTrilinear, upsampleTrilinearJs } from '../lib/explain/upsample';
 import { f32, free, type TensorInfo, type WasmBackend } from '../lib/backend/heap';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../lib/env/paths';
@@ -133,4 +134,25 @@ test('the native zero padding writes the same grid as the JS one, cuts included'
     assert.ok(grids[0].equals(grids[1]), `grid ${grid} at (${front}, ${top}, ${left})`);
   }
   x.dispose();
+});
+
+test('the native trilinear resampling gives the same bits as the JS one (CAM maps)', (t) => {
+  if (!native()) {
+    t.skip('native kernels not running');
+    return;
+  }
+  const cases: [[number, number, number], [number, number, number]][] = [
+    [[2, 2, 2], [64, 64, 64]],
+    [[3, 5, 7], [16, 9, 20]],
+    [[8, 8, 8], [8, 8, 8]],
+    [[1, 4, 2], [5, 4, 9]],
+    [[4, 4, 4], [2, 3, 4]],
+  ];
+  for (const [shape, out] of cases) {
+    const src = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => Math.sin(i * 1.7) * 3.1);
+    const a = upsampleTrilinear(src, shape, out);
+    const b = upsampleTrilinearJs(src, shape, out);
+    assert.equal(a.length, out[0] * out[1] * out[2]);
+    assert.ok(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `${shape} -> ${out}`);
+  }
 });

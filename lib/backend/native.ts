@@ -21,6 +21,7 @@ interface Addon {
   filterGrad(heap: Uint8Array, args: number[], Kp: number): void;
   convDot(heap: Uint8Array, args: number[], rows: number): void;
   pad(heap: Uint8Array, args: number[]): void;
+  upsample(src: Float32Array, shapes: number[], out: Float32Array): void;
 }
 
 export interface NativeKernels {
@@ -35,6 +36,8 @@ export interface NativeKernels {
   convDot(backend: WasmBackend, args: number[], rows: number): void;
   /** dst [N, Dp, Hp, Wp, C] = src [N, D, H, W, C] at (front, top, left) in zeros: [src, dst, N, D, H, W, C, Dp, Hp, Wp, front, top, left]. */
   pad(backend: WasmBackend, args: number[]): void;
+  /** lib/explain/upsample.ts's trilinear resampling of src [d, h, w] into out [D, H, W], the same bits. */
+  upsample(src: Float32Array, shape: [number, number, number], outShape: [number, number, number], out: Float32Array): void;
 }
 
 /** Where node-gyp puts the addon (relative to the package root). */
@@ -78,6 +81,9 @@ export function startNative(threads: number): string | undefined {
     },
     pad(backend, args) {
       addon.pad(backend.wasm.HEAPU8, args);
+    },
+    upsample(src, shape, outShape, out) {
+      addon.upsample(src, [...shape, ...outShape], out);
     },
   };
   return undefined;

@@ -3,6 +3,8 @@
  * axis: output voxel i samples the input at (i + 0.5) * in / out - 0.5, clamped to [0, in - 1], with linear
  * interpolation between the two nearest input voxels.
  */
+import { native } from '../backend/native';
+
 export type Shape3 = [number, number, number];
 
 function resizeAxis(src: Float32Array, shape: Shape3, axis: 0 | 1 | 2, outLen: number): { data: Float32Array; shape: Shape3 } {
@@ -36,8 +38,22 @@ function resizeAxis(src: Float32Array, shape: Shape3, axis: 0 | 1 | 2, outLen: n
   return { data: out, shape: outShape };
 }
 
-/** Resample `src` ([D, H, W], C order) to `outShape` trilinearly (half-pixel centres). */
+/**
+ * Resample `src` ([D, H, W], C order) to `outShape` trilinearly (half-pixel centres). In xai3d's native kernels where
+ * they run (the same arithmetic in the same order: the same bits, tested), else here.
+ */
 export function upsampleTrilinear(src: Float32Array, shape: Shape3, outShape: Shape3): Float32Array {
+  const nk = native();
+  if (nk && src.length > 0 && shape.every((n) => n > 0)) {
+    const out = new Float32Array(outShape[0] * outShape[1] * outShape[2]);
+    nk.upsample(src, shape, outShape, out);
+    return out;
+  }
+  return upsampleTrilinearJs(src, shape, outShape);
+}
+
+/** upsampleTrilinear in JS (the reference for the native version). */
+export function upsampleTrilinearJs(src: Float32Array, shape: Shape3, outShape: Shape3): Float32Array {
   let cur = { data: src, shape };
   for (const axis of [0, 1, 2] as const) {
     if (cur.shape[axis] !== outShape[axis]) cur = resizeAxis(cur.data, cur.shape, axis, outShape[axis]);
