@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -103,6 +104,17 @@ Pool* pool = nullptr;
 inline void share(int64_t total, int parts, int i, int64_t* a, int64_t* b) {
   *a = total * i / parts;
   *b = total * (i + 1) / parts;
+}
+
+// fn(r0, r1) over [0, total) split into one contiguous range per thread of the pool.
+template <typename Fn>
+void parallelRows(int64_t total, Fn fn) {
+  const int parts = pool->threads();
+  pool->run([&](int i) {
+    int64_t r0, r1;
+    share(total, parts, i, &r0, &r1);
+    fn(r0, r1);
+  });
 }
 
 // ------------------------------------------------------------------ convolution
@@ -414,11 +426,7 @@ void filterGrad(uint8_t* heap, const FilterGradArgs& a, uint32_t Kp) {
   // order afterwards, so that both threads have work; the cut does not depend on the thread count.
   const bool byPlanes = tiles.size() < 16 && a.nPlanes >= 2;
   if (!byPlanes) {
-    pool->run([&](int i) {
-      int64_t t0, t1;
-      share(static_cast<int64_t>(tiles.size()), parts, i, &t0, &t1);
-      gradRange(heap, a, tiles, t0, t1, 0, a.nPlanes, acc);
-    });
+    parallelRows(static_cast<int64_t>(tiles.size()), [&](int64_t t0, int64_t t1) { gradRange(heap, a, tiles, t0, t1, 0, a.nPlanes, acc); });
     return;
   }
   const size_t n = static_cast<size_t>(Kp) * a.Fs;
@@ -514,17 +522,10 @@ void resizeAxis(const float* src, const int64_t shape[3], int axis, int64_t outL
         }
       }
   };
-  const int64_t total = oshape[A];
-  if (pool && pool->threads() > 1 && oshape[0] * oshape[1] * oshape[2] >= (1 << 16)) {
-    const int parts = pool->threads();
-    pool->run([&](int i) {
-      int64_t p0, p1;
-      share(total, parts, i, &p0, &p1);
-      rows(p0, p1);
-    });
-  } else {
-    rows(0, total);
-  }
+  if (pool && pool->threads() > 1 && oshape[0] * oshape[1] * oshape[2] >= (1 << 16))
+    parallelRows(oshape[A], rows);
+  else
+    rows(0, oshape[A]);
 }
 
 // ------------------------------------------------------------------ N-API
@@ -566,6 +567,30 @@ bool heapOf(napi_env env, napi_value view, uint8_t** base, size_t* length) {
   return true;
 }
 
+// A kernel call fn(heapU8, [the fields of Args, as numbers], n): the heap's base, Args filled from the array (uint32
+// fields, in order), and n. False (after throwing a JS error naming the kernel) when anything is missing or wrong.
+template <typename Args>
+bool kernelCall(napi_env env, napi_callback_info info, const char* name, uint8_t** heap, Args* args, double* n) {
+  static_assert(sizeof(Args) % 4 == 0, "Args holds uint32 fields only");
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  std::string what = std::string("native ") + name;
+  if (!pool) {
+    throwError(env, "native kernels: start() was not called");
+    return false;
+  }
+  size_t heapLen;
+  uint32_t v[sizeof(Args) / 4];
+  if (argc != 3 || !heapOf(env, argv[0], heap, &heapLen) || !readArgs(env, argv[1], v, sizeof(Args) / 4) ||
+      napi_get_value_double(env, argv[2], n) != napi_ok) {
+    throwError(env, (what + ": bad arguments").c_str());
+    return false;
+  }
+  std::memcpy(args, v, sizeof v);
+  return true;
+}
+
 // start(threads) -> true when the kernels can run here (AVX2 + FMA), else false.
 napi_value Start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -588,73 +613,35 @@ napi_value Start(napi_env env, napi_callback_info info) {
 
 // conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (!pool) return throwError(env, "native kernels: start() was not called");
   uint8_t* heap;
-  size_t heapLen;
-  uint32_t v[15];
-  double rows;
-  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 15) ||
-      napi_get_value_double(env, argv[2], &rows) != napi_ok)
-    return throwError(env, "native conv: bad arguments");
   ConvArgs a;
-  std::memcpy(&a, v, sizeof v);
+  double rows;
+  if (!kernelCall(env, info, "conv", &heap, &a, &rows)) return nullptr;
   if (a.Fo % 8 != 0 || a.Wo == 0) return throwError(env, "native conv: output channels must be a multiple of 8");
-  const int64_t total = static_cast<int64_t>(rows);
-  const int parts = pool->threads();
-  pool->run([&](int i) {
-    int64_t r0, r1;
-    share(total, parts, i, &r0, &r1);
-    convRows(heap, a, r0, r1);
-  });
+  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convRows(heap, a, r0, r1); });
   return nullptr;
 }
 
 // filterGrad(heapU8, [xp, dy, offs, acc, nPlanes, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes], Kp)
 napi_value FilterGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (!pool) return throwError(env, "native kernels: start() was not called");
   uint8_t* heap;
-  size_t heapLen;
-  uint32_t v[14];
-  uint32_t Kp;
-  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 14) ||
-      napi_get_value_uint32(env, argv[2], &Kp) != napi_ok)
-    return throwError(env, "native filterGrad: bad arguments");
   FilterGradArgs a;
-  std::memcpy(&a, v, sizeof v);
-  if (a.Fs % 8 != 0 || Kp % 4 != 0) return throwError(env, "native filterGrad: Fs must be a multiple of 8, Kp of 4");
+  double kp;
+  if (!kernelCall(env, info, "filterGrad", &heap, &a, &kp)) return nullptr;
+  const uint32_t Kp = static_cast<uint32_t>(kp);
+  if (a.Fs % 8 != 0 || Kp % 4 != 0 || kp != Kp) return throwError(env, "native filterGrad: Fs must be a multiple of 8, Kp of 4");
   filterGrad(heap, a, Kp);
   return nullptr;
 }
 
 // convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN], rows)
 napi_value ConvDot(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (!pool) return throwError(env, "native kernels: start() was not called");
   uint8_t* heap;
-  size_t heapLen;
-  uint32_t v[14];
-  double rows;
-  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 14) ||
-      napi_get_value_double(env, argv[2], &rows) != napi_ok)
-    return throwError(env, "native convDot: bad arguments");
   ConvDotArgs a;
-  std::memcpy(&a, v, sizeof v);
+  double rows;
+  if (!kernelCall(env, info, "convDot", &heap, &a, &rows)) return nullptr;
   if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native convDot: input channels must be a multiple of 4");
-  const int64_t total = static_cast<int64_t>(rows);
-  const int parts = pool->threads();
-  pool->run([&](int i) {
-    int64_t r0, r1;
-    share(total, parts, i, &r0, &r1);
-    convDotRows(heap, a, r0, r1);
-  });
+  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convDotRows(heap, a, r0, r1); });
   return nullptr;
 }
 
@@ -690,13 +677,7 @@ napi_value Pad(napi_env env, napi_callback_info info) {
   a.front = o[0];
   a.top = o[1];
   a.left = o[2];
-  const int64_t total = static_cast<int64_t>(a.N) * a.Dp * a.Hp;
-  const int parts = pool->threads();
-  pool->run([&](int i) {
-    int64_t r0, r1;
-    share(total, parts, i, &r0, &r1);
-    padRows(heap, a, r0, r1);
-  });
+  parallelRows(static_cast<int64_t>(a.N) * a.Dp * a.Hp, [&](int64_t r0, int64_t r1) { padRows(heap, a, r0, r1); });
   return nullptr;
 }
 
