@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../util/tidy';
-import { centeringStep, disposeChain, forwardStep, fusedConvRelu, modelChain, type Step } from './chain';
+import { centeringStep, disposeChain, forwardFrom, modelChain, type Step } from './chain';
 import { upsampleTrilinear, type Shape3 } from './upsample';
 
 export interface MapResult {
@@ -34,13 +34,7 @@ export function targetClasses(logits: tf.Tensor2D, classes?: number[]): number[]
 /** Forward steps [from, to) (a convolution and its ReLU as one fused op where it runs: the same bits). */
 export function runSteps(steps: Step[], from: number, to: number, x: tf.Tensor): tf.Tensor {
   let h = x;
-  for (let i = from; i < to; i++) {
-    const fused = i + 1 < to ? fusedConvRelu(steps, i, h) : null;
-    if (fused) {
-      h = fused;
-      i++;
-    } else h = forwardStep(steps[i], h);
-  }
+  for (let i = from; i < to; ) [h, i] = forwardFrom(steps, i, h, to);
   return h;
 }
 

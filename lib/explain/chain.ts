@@ -139,9 +139,7 @@ export function disposeChain(steps: Step[]): void {
 export function linear(step: Step, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
   if (step.kind === 'conv3d') {
     // Convolution and bias in one pass where the fused op runs (the same bits as the two ops).
-    if (bias && step.strides!.every((s) => s === 1) && fusedConvAvailable() && x.dtype === 'float32') {
-      return fusedConv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, bias.reshape([-1]) as tf.Tensor1D, step.padding!, 'linear');
-    }
+    if (bias && fusable(step, x)) return fusedConv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, bias.reshape([-1]) as tf.Tensor1D, step.padding!, 'linear');
     const y = tf.conv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, step.strides!, step.padding!);
     return bias ? y.add(bias) : y;
   }
@@ -176,11 +174,24 @@ export function forwardStep(step: Step, x: tf.Tensor): tf.Tensor {
  * A stride-1 convolution with a bias followed by a ReLU, computed as one fused op where it runs (the same bits as
  * the two steps: lib/backend/fused-conv.ts), else null.
  */
-export function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null {
+function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor | null {
   const s = steps[i];
-  if (s.kind !== 'conv3d' || steps[i + 1]?.kind !== 'relu' || !s.bias || !s.strides!.every((v) => v === 1)) return null;
-  if (h.dtype !== 'float32' || !fusedConvAvailable()) return null;
+  if (s.kind !== 'conv3d' || steps[i + 1]?.kind !== 'relu' || !s.bias || !fusable(s, h)) return null;
   return fusedConv3d(h as tf.Tensor5D, s.kernel as tf.Tensor5D, s.bias.reshape([-1]) as tf.Tensor1D, s.padding!, 'relu');
+}
+
+/** Can a stride-1 convolution step on x run as the fused op here? */
+function fusable(step: Step, x: tf.Tensor): boolean {
+  return step.strides!.every((v) => v === 1) && x.dtype === 'float32' && fusedConvAvailable();
+}
+
+/**
+ * Forward step i of the chain on h, with step i + 1 when it is the ReLU of a convolution that runs fused (and
+ * i + 1 < end): the output and the index of the next step to run.
+ */
+export function forwardFrom(steps: Step[], i: number, h: tf.Tensor, end = steps.length): [tf.Tensor, number] {
+  const fused = i + 1 < end ? fusedConvRelu(steps, i, h) : null;
+  return fused ? [fused, i + 2] : [forwardStep(steps[i], h), i + 1];
 }
 
 /**
@@ -191,16 +202,12 @@ export function fusedConvRelu(steps: Step[], i: number, h: tf.Tensor): tf.Tensor
 export function forwardChain(steps: Step[], x: tf.Tensor, keepPreActivation: ReadonlySet<number> = new Set()): { inputs: tf.Tensor[]; logits: tf.Tensor2D } {
   const inputs: tf.Tensor[] = [];
   let h = x;
-  for (let i = 0; i < steps.length; i++) {
+  for (let i = 0; i < steps.length; ) {
     inputs.push(h);
-    const fused = keepPreActivation.has(i) ? null : fusedConvRelu(steps, i, h);
-    if (fused) {
-      inputs.push(fused);
-      h = fused;
-      i++;
-      continue;
-    }
-    h = forwardStep(steps[i], h);
+    const [out, next] = keepPreActivation.has(i) ? [forwardStep(steps[i], h), i + 1] : forwardFrom(steps, i, h);
+    if (next === i + 2) inputs.push(out); // the fused ReLU's "input"
+    h = out;
+    i = next;
   }
   return { inputs, logits: h as tf.Tensor2D };
 }
@@ -208,12 +215,11 @@ export function forwardChain(steps: Step[], x: tf.Tensor, keepPreActivation: Rea
 /** The chain's logits (a final softmax dropped), freeing each intermediate activation as soon as it is used. */
 export function forwardLogits(steps: Step[], x: tf.Tensor): tf.Tensor2D {
   let h = x;
-  for (let i = 0; i < steps.length; i++) {
-    const fused = fusedConvRelu(steps, i, h);
-    const next = fused ?? forwardStep(steps[i], h);
-    if (fused) i++;
+  for (let i = 0; i < steps.length; ) {
+    const [out, next] = forwardFrom(steps, i, h);
     if (h !== x) h.dispose();
-    h = next;
+    h = out;
+    i = next;
   }
   return (h === x ? h.clone() : h) as tf.Tensor2D;
 }
