@@ -125,17 +125,48 @@ void parallelRows(int64_t total, Fn fn) {
 // to the stack on every tap (twice the stores of the arithmetic). XAI3D_ROWS(X) expands X(i) for rows 0..7.
 #define XAI3D_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-// The epilogue of a tile: + bias, then ReLU. In float32, one rounding each, so the same bits as the separate
-// bias-add and Relu kernels; max(0, v) + 0 turns -0 into +0 and keeps NaN.
-XAI3D_TARGET inline __m256 epilogue(__m256 v, const float* bias, bool relu) {
+// What a convolution does to each output before storing it, in this order, each step one float32 rounding, so the
+// same bits as the separate kernels (bias-add, Relu, Multiply, Add, Xai3dStabilisedDivide):
+//   v = acc + bias[f];  v = max(0, v) + 0 (ReLU: -0 -> +0, NaN stays NaN);  v = mul[e] * v;  v = add[e] + v;
+//   v = divR[e] / (v + (v >= 0 ? eps : -eps))   (LRP's stabilised division R / s(z); NaN takes -eps)
+// where e is the output element. mul, add and divR have the output's layout: they are reached from the output
+// pointer by a fixed distance (in floats), 0 when absent. Explicit intrinsics (and -ffp-contract=off): no step is
+// merged with the next into a fused multiply-add.
+struct Post {
+  const float* bias;  // per output channel, or nullptr
+  bool relu;
+  ptrdiff_t mul, add, divR;  // distance from the output element, in floats; 0: none
+  float eps;
+};
+
+XAI3D_TARGET inline __m256 finish(__m256 v, const float* bias, const Post& p, const float* y) {
   if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-  if (relu) v = _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
+  if (p.relu) v = _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
+  if (p.mul) v = _mm256_mul_ps(_mm256_loadu_ps(y + p.mul), v);
+  if (p.add) v = _mm256_add_ps(_mm256_loadu_ps(y + p.add), v);
+  if (p.divR) {
+    const __m256 pe = _mm256_set1_ps(p.eps);
+    const __m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
+    v = _mm256_div_ps(_mm256_loadu_ps(y + p.divR), _mm256_add_ps(v, _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), pe), pe, ge)));
+  }
   return v;
+}
+
+// The same for one output (no bias or ReLU: the dot-product kernels have neither).
+XAI3D_TARGET inline float finish1(float acc, const Post& p, const float* y) {
+  __m128 v = _mm_set_ss(acc);
+  if (p.mul) v = _mm_mul_ss(_mm_set_ss(y[p.mul]), v);
+  if (p.add) v = _mm_add_ss(_mm_set_ss(y[p.add]), v);
+  if (p.divR) {
+    const float z = _mm_cvtss_f32(v);
+    v = _mm_div_ss(_mm_set_ss(y[p.divR]), _mm_add_ss(v, _mm_set_ss(z >= 0 ? p.eps : -p.eps)));
+  }
+  return _mm_cvtss_f32(v);
 }
 
 template <int P, int FV>
 XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
-                                  uint32_t K, float* y, const float* bias, bool relu) {
+                                  uint32_t K, float* y, const float* bias, const Post& post) {
   static_assert(P >= 1 && P <= 8 && FV >= 1 && FV <= 2, "tile size");
 #define XAI3D_DECL(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps();
   XAI3D_ROWS(XAI3D_DECL)
@@ -156,8 +187,9 @@ XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w
   }
 #define XAI3D_STORE(i)                                                                                        \
   if constexpr (P > i) {                                                                                      \
-    _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo, epilogue(a##i##0, bias, relu));                         \
-    if constexpr (FV > 1) _mm256_storeu_ps(y + static_cast<size_t>(i) * Fo + 8, epilogue(a##i##1, bias ? bias + 8 : nullptr, relu)); \
+    float* yi = y + static_cast<size_t>(i) * Fo;                                                              \
+    _mm256_storeu_ps(yi, finish(a##i##0, bias, post, yi));                                                   \
+    if constexpr (FV > 1) _mm256_storeu_ps(yi + 8, finish(a##i##1, bias ? bias + 8 : nullptr, post, yi + 8)); \
   }
   XAI3D_ROWS(XAI3D_STORE)
 #undef XAI3D_STORE
@@ -165,16 +197,16 @@ XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w
 
 template <int FV>
 XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
-                            uint32_t K, float* y, const float* b, bool relu) {
+                            uint32_t K, float* y, const float* b, const Post& post) {
   switch (n) {
-    case 1: convTile<1, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 2: convTile<2, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 3: convTile<3, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 4: convTile<4, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 5: convTile<5, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 6: convTile<6, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    case 7: convTile<7, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
-    default: convTile<8, FV>(p, xsW, w, Fo, offs, K, y, b, relu); break;
+    case 1: convTile<1, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 2: convTile<2, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 3: convTile<3, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 4: convTile<4, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 5: convTile<5, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 6: convTile<6, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    case 7: convTile<7, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
+    default: convTile<8, FV>(p, xsW, w, Fo, offs, K, y, b, post); break;
   }
 }
 
@@ -182,13 +214,29 @@ struct ConvArgs {
   uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
   uint32_t bias;  // byte offset of float32[Fo] added to every output, 0 for none
   uint32_t relu;  // 1: max(y, 0) after the bias (-0 -> +0, NaN stays NaN, as the shipped Relu)
+  uint32_t mul, add, divR;  // byte offsets of tensors of the output's shape (see Post), 0 for none
+  uint32_t epsBits;  // the stabiliser of divR, as float32 bits
 };
+
+// The Post of a call: distances (in floats) from the output y to mul, add and divR.
+inline Post postOf(uint8_t* heap, uint32_t y, const float* bias, uint32_t relu, uint32_t mul, uint32_t add, uint32_t divR, uint32_t epsBits) {
+  Post p;
+  p.bias = bias;
+  p.relu = relu != 0;
+  const auto dist = [&](uint32_t o) { return o ? (static_cast<ptrdiff_t>(o) - static_cast<ptrdiff_t>(y)) / 4 : ptrdiff_t{0}; };
+  p.mul = dist(mul);
+  p.add = dist(add);
+  p.divR = dist(divR);
+  std::memcpy(&p.eps, &epsBits, 4);
+  (void)heap;
+  return p;
+}
 
 XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t r1) {
   const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
   const float* w = reinterpret_cast<const float*>(heap + a.w);
   const float* bias = a.bias ? reinterpret_cast<const float*>(heap + a.bias) : nullptr;
-  const bool relu = a.relu != 0;
+  const Post post = postOf(heap, a.y, nullptr, a.relu, a.mul, a.add, a.divR, a.epsBits);
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -200,12 +248,12 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
     for (; f + 16 <= a.Fo; f += 16)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
         const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
-        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, relu);
+        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, post);
       }
     for (; f < a.Fo; f += 8)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 8) {
         const int n8 = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
-        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, relu);
+        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, post);
       }
   }
 }
@@ -216,6 +264,7 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
 // consecutive outputs of a row sharing each weight load; lanes summed in a fixed order at the end.
 struct ConvDotArgs {
   uint32_t xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN;
+  uint32_t mul, add, divR, epsBits;  // as ConvArgs (no bias or ReLU)
 };
 
 XAI3D_TARGET inline float hsum8(__m256 v) {
@@ -226,7 +275,7 @@ XAI3D_TARGET inline float hsum8(__m256 v) {
 
 template <int G>
 XAI3D_TARGET inline void dotGroup(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
-                                  uint32_t C, float* y, uint32_t Fo) {
+                                  uint32_t C, float* y, uint32_t Fo, const Post& post) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   const uint32_t c8 = C & ~7u;
   for (uint32_t t = 0; t < T; t++) {
@@ -250,16 +299,16 @@ XAI3D_TARGET inline void dotGroup(const uint8_t* p, uint32_t xsW, const float* w
       if constexpr (G > 3) a3 = _mm256_fmadd_ps(_mm256_insertf128_ps(z, _mm_loadu_ps(pk + 3 * s + c), 0), v, a3);
     }
   }
-  y[0] = hsum8(a0);
-  if constexpr (G > 1) y[Fo] = hsum8(a1);
-  if constexpr (G > 2) y[2 * static_cast<size_t>(Fo)] = hsum8(a2);
-  if constexpr (G > 3) y[3 * static_cast<size_t>(Fo)] = hsum8(a3);
+  y[0] = finish1(hsum8(a0), post, y);
+  if constexpr (G > 1) y[Fo] = finish1(hsum8(a1), post, y + Fo);
+  if constexpr (G > 2) y[2 * static_cast<size_t>(Fo)] = finish1(hsum8(a2), post, y + 2 * static_cast<size_t>(Fo));
+  if constexpr (G > 3) y[3 * static_cast<size_t>(Fo)] = finish1(hsum8(a3), post, y + 3 * static_cast<size_t>(Fo));
 }
 
 // Eight consecutive outputs at once (eight independent FMA chains, enough to hide the FMA latency), for C a multiple
 // of 8; the eight lane sums reduced together by a tree of horizontal adds.
 XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
-                                   uint32_t C, float* y, uint32_t Fo) {
+                                   uint32_t C, float* y, uint32_t Fo, const Post& post) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
   const size_t s = xsW / 4;
@@ -283,17 +332,18 @@ XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* 
   const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
   const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
   if (Fo == 1) {
-    _mm256_storeu_ps(y, sums);
+    _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
   } else {
     alignas(32) float v[8];
     _mm256_store_ps(v, sums);
-    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = v[i];
+    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = finish1(v[i], post, y + static_cast<size_t>(i) * Fo);
   }
 }
 
 XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, int64_t r1) {
   const int32_t* toffs = reinterpret_cast<const int32_t*>(heap + a.toffs);
   const float* wT = reinterpret_cast<const float*>(heap + a.wT);
+  const Post post = postOf(heap, a.y, nullptr, 0, a.mul, a.add, a.divR, a.epsBits);
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -306,11 +356,80 @@ XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, i
       uint32_t w0 = 0;
       if (a.C % 8 == 0)
         for (; w0 + 8 <= a.Wo; w0 += 8)
-          dotGroup8(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo);
+          dotGroup8(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
       for (; w0 + 4 <= a.Wo; w0 += 4)
-        dotGroup<4>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo);
+        dotGroup<4>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
       for (; w0 < a.Wo; w0++)
-        dotGroup<1>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo);
+        dotGroup<1>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ LRP's proportional 2x2x2 pooling
+// out = a * S over each window, S = R / s(sum of the window's a) (lib/explain/lrp/lrp.ts, poolProportional), in
+// the arithmetic of the kernels it replaces, so the same bits: the window sum in avgPool2's order, times 0.125
+// (avgPool2), times 8 (the sum pooling), the stabilised division, times 8 and 0.125 again (the gradient of the
+// average pooling), times a. a [N, D, H, W, C] with byte strides sW, sH, sD, sN; R and the window sums [N, Do, Ho,
+// Wo, C]; rows r = (n * Do + od) * Ho + oh. Inputs outside every window (odd sizes) are left to the caller.
+struct PoolArgs {
+  uint32_t a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits;
+};
+
+template <typename V, typename Ops>
+XAI3D_TARGET inline void poolWindow(const uint8_t* pa, uint8_t* po, const float* pr, const PoolArgs& g, float eps) {
+  const uint32_t o[8] = {0, g.sW, g.sH, g.sH + g.sW, g.sD, g.sD + g.sW, g.sD + g.sH, g.sD + g.sH + g.sW};
+  V m = Ops::load(reinterpret_cast<const float*>(pa));
+  for (int i = 1; i < 8; i++) m = Ops::add(m, Ops::load(reinterpret_cast<const float*>(pa + o[i])));
+  const V s = Ops::mul(Ops::mul(m, Ops::set(0.125f)), Ops::set(8.0f));
+  const V S = Ops::div(Ops::load(pr), Ops::add(s, Ops::sel(s, eps)));
+  const V q = Ops::mul(Ops::mul(S, Ops::set(8.0f)), Ops::set(0.125f));
+  for (int i = 0; i < 8; i++) Ops::store(reinterpret_cast<float*>(po + o[i]), Ops::mul(Ops::load(reinterpret_cast<const float*>(pa + o[i])), q));
+}
+
+struct Ops8 {
+  XAI3D_TARGET static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+  XAI3D_TARGET static void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+  XAI3D_TARGET static __m256 set(float v) { return _mm256_set1_ps(v); }
+  XAI3D_TARGET static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+  XAI3D_TARGET static __m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+  XAI3D_TARGET static __m256 div(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
+  // eps where v >= 0, else -eps (NaN: -eps)
+  XAI3D_TARGET static __m256 sel(__m256 v, float eps) {
+    const __m256 pe = _mm256_set1_ps(eps);
+    return _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), pe), pe, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+  }
+};
+
+struct Ops4 {
+  XAI3D_TARGET static __m128 load(const float* p) { return _mm_loadu_ps(p); }
+  XAI3D_TARGET static void store(float* p, __m128 v) { _mm_storeu_ps(p, v); }
+  XAI3D_TARGET static __m128 set(float v) { return _mm_set1_ps(v); }
+  XAI3D_TARGET static __m128 add(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
+  XAI3D_TARGET static __m128 mul(__m128 a, __m128 b) { return _mm_mul_ps(a, b); }
+  XAI3D_TARGET static __m128 div(__m128 a, __m128 b) { return _mm_div_ps(a, b); }
+  XAI3D_TARGET static __m128 sel(__m128 v, float eps) {
+    const __m128 pe = _mm_set1_ps(eps);
+    return _mm_blendv_ps(_mm_sub_ps(_mm_setzero_ps(), pe), pe, _mm_cmpge_ps(v, _mm_setzero_ps()));
+  }
+};
+
+XAI3D_TARGET void poolRows(uint8_t* heap, const PoolArgs& g, int64_t r0, int64_t r1) {
+  float eps;
+  std::memcpy(&eps, &g.epsBits, 4);
+  const size_t rowOut = static_cast<size_t>(g.Wo) * g.C;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t q = r / g.Ho;
+    const int64_t n = q / g.Do;
+    const int64_t od = q - n * g.Do;
+    const int64_t oh = r - q * g.Ho;
+    const int64_t base = n * static_cast<int64_t>(g.sN) + 2 * od * static_cast<int64_t>(g.sD) + 2 * oh * static_cast<int64_t>(g.sH);
+    const float* prow = reinterpret_cast<const float*>(heap + g.R) + static_cast<size_t>(r) * rowOut;
+    for (uint32_t ow = 0; ow < g.Wo; ow++) {
+      const int64_t b = base + 2 * static_cast<int64_t>(ow) * g.sW;
+      const float* pr = prow + static_cast<size_t>(ow) * g.C;
+      uint32_t c = 0;
+      for (; c + 8 <= g.C; c += 8) poolWindow<__m256, Ops8>(heap + g.a + b + 4 * c, heap + g.out + b + 4 * c, pr + c, g, eps);
+      for (; c < g.C; c += 4) poolWindow<__m128, Ops4>(heap + g.a + b + 4 * c, heap + g.out + b + 4 * c, pr + c, g, eps);
     }
   }
 }
@@ -611,7 +730,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu], rows)
+// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvArgs a;
@@ -634,7 +753,7 @@ napi_value FilterGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN], rows)
+// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits], rows)
 napi_value ConvDot(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvDotArgs a;
@@ -642,6 +761,17 @@ napi_value ConvDot(napi_env env, napi_callback_info info) {
   if (!kernelCall(env, info, "convDot", &heap, &a, &rows)) return nullptr;
   if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native convDot: input channels must be a multiple of 4");
   parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convDotRows(heap, a, r0, r1); });
+  return nullptr;
+}
+
+// lrpPool2(heapU8, [a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits], rows)
+napi_value LrpPool2(napi_env env, napi_callback_info info) {
+  uint8_t* heap;
+  PoolArgs a;
+  double rows;
+  if (!kernelCall(env, info, "lrpPool2", &heap, &a, &rows)) return nullptr;
+  if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native lrpPool2: channels must be a multiple of 4");
+  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { poolRows(heap, a, r0, r1); });
   return nullptr;
 }
 
@@ -732,6 +862,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"filterGrad", nullptr, FilterGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convDot", nullptr, ConvDot, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"lrpPool2", nullptr, LrpPool2, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pad", nullptr, Pad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"upsample", nullptr, Upsample, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

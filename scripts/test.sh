@@ -12,6 +12,7 @@ TESTS=(
   test/simd.test.ts
   test/native.test.ts
   test/fused-conv.test.ts
+  test/lrp-fusion.test.ts
   test/memory.test.ts
   test/nifti.test.ts
   test/mnist3d.test.ts

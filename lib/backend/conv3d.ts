@@ -166,10 +166,22 @@ export function conv3dKernel(args: KernelArgs): TensorInfo {
   }
 }
 
-/** What a fused convolution adds to its outputs before storing them: a bias over the output channels, then ReLU. */
+/**
+ * What a fused convolution does to its outputs before storing them, in this order (native/kernels.cc's Post): a bias
+ * over the output channels, ReLU, times `mul`, plus `add` (both of the output's shape), then `divide` (LRP's R / s(v),
+ * s(v) = v + eps sign v). Each step one float32 rounding: the same bits as the separate kernels.
+ */
 export interface Epilogue {
   bias?: TensorInfo;
   relu: boolean;
+  mul?: TensorInfo;
+  add?: TensorInfo;
+  divide?: { r: TensorInfo; eps: number };
+}
+
+/** float32 bits of v, as a non-negative integer (a kernel argument). */
+function floatBits(v: number): number {
+  return new Uint32Array(new Float32Array([v]).buffer)[0];
 }
 
 /** Name of xai3d's fused Conv3D + bias + ReLU kernel (wasm; lib/backend/fused-conv.ts defines its op and gradient). */
@@ -215,15 +227,8 @@ export function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
     count('Conv3DBackpropInputV2:direct');
     return directBackpropInput(args.backend, dy, filter, info);
   }
-  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, padInfo: p } = info;
-  const pads: Pads = {
-    front: kD - 1 - p.front,
-    back: kD - 1 - p.back,
-    top: kH - 1 - p.top,
-    bottom: kH - 1 - p.bottom,
-    left: kW - 1 - p.left,
-    right: kW - 1 - p.right,
-  };
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW } = info;
+  const pads = transposedPads(info);
   const rt = simd();
   const [, , , C, F] = filter.shape as Shape5;
   if (rt && simdConvPath(C, info.inWidth, F) !== null) {
@@ -242,6 +247,94 @@ export function conv3dBackpropInputKernel(args: KernelArgs): TensorInfo {
   } finally {
     free(args.backend, w2);
   }
+}
+
+/** The zero padding of dy that turns a stride-1 input gradient into a correlation with the flipped filter. */
+function transposedPads(info: tf.backend_util.Conv3DInfo): Pads {
+  const { filterDepth: kD, filterHeight: kH, filterWidth: kW, padInfo: p } = info;
+  return { front: kD - 1 - p.front, back: kD - 1 - p.back, top: kH - 1 - p.top, bottom: kH - 1 - p.bottom, left: kW - 1 - p.left, right: kW - 1 - p.right };
+}
+
+/**
+ * Name of xai3d's LRP convolution kernel (wasm backend with the native kernels; no gradient): a stride-1 convolution
+ * or, with `transposed`, the input gradient of one (a transposed convolution), with an Epilogue (bias, times `mul`,
+ * plus `add`, R / s(v)), so that an LRP rule's z, its stabilised division and its gradient-times-input reducer take
+ * two passes over the data instead of six. Each output has the bits of the separate kernels (Conv3D or
+ * Conv3DBackpropInputV2, Add, Multiply, Xai3dStabilisedDivide): lib/explain/lrp/lrp.ts uses it where lrpConvRuns.
+ */
+export const LRP_CONV3D = 'Xai3dLrpConv3D';
+
+/**
+ * Does LRP_CONV3D run for these shapes: native kernels on, a SIMD kernel for the channels, output rows of at least 4
+ * (the kernels' narrowest), a bias only with the register-tile kernel?
+ */
+export function lrpConvRuns(xShape: number[], filterShape: number[], pad: 'same' | 'valid', transposeTo: number[] | null, withBias: boolean): boolean {
+  if (!native() || !simd() || xShape.length !== 5 || filterShape.length !== 5) return false;
+  const [, , , C, F] = filterShape;
+  const info = transposeTo
+    ? tf.backend_util.computeConv3DInfo(transposeTo as Shape5, filterShape as Shape5, [1, 1, 1], 1, pad)
+    : tf.backend_util.computeConv3DInfo(xShape as Shape5, filterShape as Shape5, [1, 1, 1], [1, 1, 1], pad);
+  const path = transposeTo ? simdConvPath(C, info.inWidth, F) : simdConvPath(F, info.outWidth, C);
+  const width = transposeTo ? info.inWidth : info.outWidth;
+  return path !== null && width >= 4 && (!withBias || path === 'tiles');
+}
+
+export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
+  const { x, filter, bias, mul, add, r } = args.inputs;
+  const pad = args.attrs.pad as 'same' | 'valid';
+  const transposeTo = (args.attrs.inputShape as Shape5 | undefined) ?? null;
+  const rt = simd();
+  if (!rt || !lrpConvRuns(x.shape, filter.shape, pad, transposeTo, !!bias)) {
+    throw new Error(`${LRP_CONV3D}: not available for input [${x.shape.join(', ')}], filter [${filter.shape.join(', ')}] (check lrpConvRuns first)`);
+  }
+  const epilogue: Epilogue = { bias, relu: false, mul, add, divide: r ? { r, eps: args.attrs.eps as number } : undefined };
+  const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  count(`${LRP_CONV3D}:native${transposeTo ? ' transposed' : ''}`);
+  if (!transposeTo) {
+    const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filter.shape as Shape5, [1, 1, 1], [1, 1, 1], pad);
+    return simdConv(args.backend, x, filter, [kD, kH, kW, F], info.padInfo, rt, epilogue);
+  }
+  const info = tf.backend_util.computeConv3DInfo(transposeTo, filter.shape as Shape5, [1, 1, 1], 1, pad);
+  const wk = flippedFilter(args.backend, filter, 'matrix');
+  try {
+    return simdConv(args.backend, x, wk, [kD, kH, kW, C], transposedPads(info), rt, epilogue);
+  } finally {
+    free(args.backend, wk);
+  }
+}
+
+/**
+ * LRP's proportional pooling over 2x2x2 windows at stride 2 in one pass with the native kernels: a * S, S = R / s(the
+ * window's sum of a), the same bits as avgPool2 x 8, Xai3dStabilisedDivide, x 8, avgPool2Grad and Multiply (inputs
+ * outside every window get 0). Null when it does not apply (other windows, channels not a multiple of 4, no native
+ * kernels); the caller then runs those kernels.
+ */
+export const LRP_POOL2 = 'Xai3dLrpPool2';
+
+export function lrpPool2Runs(aShape: number[], poolSize: number[], strides: number[], pad: 'same' | 'valid'): boolean {
+  if (!native() || !simd() || aShape.length !== 5) return false;
+  const info = tf.backend_util.computePool3DInfo(aShape as Shape5, poolSize as [number, number, number], strides as [number, number, number], 1, pad);
+  const [N, D, H, W, C] = info.inShape;
+  const [, Do, Ho, Wo] = info.outShape;
+  const two = [info.filterDepth, info.filterHeight, info.filterWidth, info.strideDepth, info.strideHeight, info.strideWidth].every((v) => v === 2);
+  const p = info.padInfo;
+  return two && p.front === 0 && p.top === 0 && p.left === 0 && 2 * Do <= D && 2 * Ho <= H && 2 * Wo <= W && C % 4 === 0 && N * Do * Ho * Wo > 0;
+}
+
+export function lrpPool2Kernel(args: KernelArgs): TensorInfo {
+  const { a, r } = args.inputs;
+  const nk = native();
+  if (!nk || !lrpPool2Runs(a.shape, args.attrs.poolSize as number[], args.attrs.strides as number[], args.attrs.pad as 'same' | 'valid')) {
+    throw new Error(`${LRP_POOL2}: not available for [${a.shape.join(', ')}] (check lrpPool2Runs first)`);
+  }
+  const [N, D, H, W, C] = a.shape as Shape5;
+  const [, Do, Ho, Wo] = r.shape as Shape5;
+  const out = alloc(args.backend, a.shape);
+  if (2 * Do < D || 2 * Ho < H || 2 * Wo < W) f32(args.backend, out).fill(0);
+  const sW = 4 * C;
+  count(`${LRP_POOL2}:native`);
+  nk.lrpPool2(args.backend, [ptr(args.backend, a), ptr(args.backend, r), ptr(args.backend, out), Do, Ho, Wo, C, sW, sW * W, sW * W * H, sW * W * H * D, floatBits(args.attrs.eps as number)], N * Do * Ho);
+  return out;
 }
 
 /**
@@ -368,6 +461,7 @@ function simdConv(
   const [N, D, H, W, C] = x.shape as Shape5;
   const narrow = W + p.left + p.right - kW + 1;
   if (narrow >= 1 && narrow < 4) {
+    if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide)) throw new Error(`a fused multiply, add or division needs output rows of at least 4 (got ${narrow})`);
     // Output rows narrower than the kernels' 4: compute 4 wide (the extra outputs see only zero padding), crop.
     const wide = simdConv(backend, x, wk, [kD, kH, kW, Fo], { ...p, right: p.right + 4 - narrow }, rt, epilogue);
     try {
@@ -391,7 +485,14 @@ function simdConv(
   const path = simdConvPath(Fo, Wo, C);
   if (path === null) throw new Error(`no SIMD convolution for ${C} -> ${Fo} channels at output width ${Wo}`);
   const nk = native();
-  if (epilogue && !(nk && path === 'tiles')) throw new Error('a fused bias and ReLU needs the native register-tile convolution');
+  if (epilogue && (epilogue.bias || epilogue.relu) && !(nk && path === 'tiles')) throw new Error('a fused bias and ReLU needs the native register-tile convolution');
+  if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide) && !nk) throw new Error('a fused multiply, add or division needs the native convolutions');
+  const post = (b: WasmBackend) => [
+    epilogue?.mul ? ptr(b, epilogue.mul) : 0,
+    epilogue?.add ? ptr(b, epilogue.add) : 0,
+    epilogue?.divide ? ptr(b, epilogue.divide.r) : 0,
+    epilogue?.divide ? floatBits(epilogue.divide.eps) : 0,
+  ];
   const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
   if (N * Do * Ho * Wo * Fo === 0) {
     f32(backend, out).fill(0);
@@ -410,7 +511,7 @@ function simdConv(
       const args = [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp];
       if (nk) {
         count(epilogue ? 'conv:native+epilogue' : 'conv:native');
-        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0], N * Do * Ho);
+        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0, ...post(backend)], N * Do * Ho);
       } else rt.run('conv', args, N * Do * Ho);
     } else {
       const T = kD * kH * kW;
@@ -425,7 +526,7 @@ function simdConv(
       const args = [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp];
       if (nk) {
         count('convDot:native');
-        nk.convDot(backend, args, N * Do * Ho);
+        nk.convDot(backend, [...args, ...post(backend)], N * Do * Ho);
       } else rt.run('convDot', args, N * Do * Ho);
     }
   } finally {

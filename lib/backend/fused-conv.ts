@@ -16,7 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { envSwitch } from '../env/switches';
-import { FUSED_CONV3D } from './conv3d';
+import { FUSED_CONV3D, LRP_CONV3D, LRP_POOL2, lrpConvRuns, lrpPool2Runs } from './conv3d';
+import { native } from './native';
 import { activeKernels } from './kernel-common';
 import { simd } from './simd/index';
 import { RELU_GRAD } from './elementwise';
@@ -40,6 +41,51 @@ export function setFusedConvEnabled(on: boolean): void {
 export function fusedConv3d(x: tf.Tensor5D, filter: tf.Tensor5D, bias: tf.Tensor1D | null, pad: 'same' | 'valid', activation: Activation): tf.Tensor5D {
   const inputs: Record<string, tf.Tensor> = bias ? { x, filter, bias } : { x, filter };
   return tf.engine().runKernel(FUSED_CONV3D, inputs as never, { pad, activation } as never) as tf.Tensor5D;
+}
+
+/** What an LRP convolution does to its outputs (lib/backend/conv3d.ts, Epilogue): + bias, x mul, + add, R / s(v). */
+export interface LrpEpilogue {
+  bias?: tf.Tensor | null;
+  mul?: tf.Tensor | null;
+  add?: tf.Tensor | null;
+  divide?: { r: tf.Tensor; eps: number };
+}
+
+/** Do the fused LRP kernels run here (the fused op's conditions, and the native kernels)? */
+export function lrpFusionAvailable(): boolean {
+  return fusedConvAvailable() && native() !== undefined;
+}
+
+/**
+ * An LRP rule's stride-1 convolution of x (or, with `transposeTo`, the transposed convolution of x back to a layer
+ * input of that shape) with the epilogue applied as each output is stored, in one pass: the same bits as the separate
+ * ops (conv3d or conv3dTranspose, add, mul, stabilisedDivide). Null when the fused kernel does not run for these
+ * shapes; the caller then runs the separate ops. Not differentiable (LRP needs no gradient of it).
+ */
+export function lrpConv3d(x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid', ep: LrpEpilogue, transposeTo?: number[]): tf.Tensor | null {
+  if (!lrpFusionAvailable() || x.dtype !== 'float32') return null;
+  const extras = [ep.bias, ep.mul, ep.add, ep.divide?.r].filter((t): t is tf.Tensor => !!t);
+  if (extras.some((t) => t.dtype !== 'float32')) return null;
+  if (!lrpConvRuns(x.shape, filter.shape, pad, transposeTo ?? null, !!ep.bias)) return null;
+  const outShape = transposeTo ?? null;
+  for (const t of [ep.mul, ep.add, ep.divide?.r]) {
+    if (!t) continue;
+    // Shapes of the output: checked against what the kernel will make.
+    const want = outShape ?? tf.backend_util.computeConv3DInfo(x.shape as [number, number, number, number, number], filter.shape as [number, number, number, number, number], [1, 1, 1], [1, 1, 1], pad).outShape;
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) return null;
+  }
+  const inputs: Record<string, tf.Tensor> = { x, filter };
+  if (ep.bias) inputs.bias = ep.bias.reshape([-1]);
+  if (ep.mul) inputs.mul = ep.mul;
+  if (ep.add) inputs.add = ep.add;
+  if (ep.divide) inputs.r = ep.divide.r;
+  return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: ep.divide?.eps ?? 0, ...(transposeTo ? { inputShape: transposeTo } : {}) } as never) as tf.Tensor;
+}
+
+/** LRP's proportional pooling a * R / s(window sum of a) over 2x2x2 windows at stride 2 in one pass, or null. */
+export function lrpPool2(a: tf.Tensor, R: tf.Tensor, poolSize: number[], strides: number[], pad: 'same' | 'valid', eps: number): tf.Tensor | null {
+  if (!lrpFusionAvailable() || a.dtype !== 'float32' || R.dtype !== 'float32' || !lrpPool2Runs(a.shape, poolSize, strides, pad)) return null;
+  return tf.engine().runKernel(LRP_POOL2, { a, r: R } as never, { poolSize, strides, pad, eps } as never) as tf.Tensor;
 }
 
 /** The gradient of the fused op: ReLU's (from the output), then the bias's and the convolution's. */

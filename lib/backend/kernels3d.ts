@@ -28,6 +28,9 @@
  * - Sum / Mean over one contiguous block of axes (bias gradients, global average pooling, per-sample totals): column
  *   or row sums with float64 accumulators instead of a full transpose (SIMD for large ones).
  * - Xai3dStabilisedDivide: LRP's R / (z + eps sign z) in one pass (an xai3d kernel, wasm only; lrp/rules.ts).
+ * - Xai3dLrpConv3D, Xai3dLrpPool2 (native kernels only; conv3d.ts): an LRP rule's convolution or transposed
+ *   convolution with its bias, multiply, add and stabilised division applied as each output is stored, and the
+ *   proportional 2x2x2 pooling in one pass; the same bits as the kernels they replace.
  * - Add (bias broadcast over the last axis), Relu, Relu's gradient (Xai3dReluGrad) and Identity (shares data): the
  *   elementwise passes of a training step (elementwise.ts).
  * Anything else (other strides, dilations, dtypes) falls back to the shipped kernel, whose forward passes are correct.
@@ -41,7 +44,7 @@ import * as tf from '@tensorflow/tfjs';
 import { simd } from './simd/index';
 import { kernelCalls, type Kernel } from './heap';
 import { activeKernels, fallback, originals, setActiveKernels } from './kernel-common';
-import { conv3dBackpropInputKernel, conv3dKernel, FUSED_CONV3D, fusedConv3dKernel } from './conv3d';
+import { conv3dBackpropInputKernel, conv3dKernel, FUSED_CONV3D, fusedConv3dKernel, LRP_CONV3D, LRP_POOL2, lrpConv3dKernel, lrpPool2Kernel } from './conv3d';
 import { installFusedConvLayers } from './fused-conv';
 import { conv3dBackpropFilterKernel } from './conv3d-filter-grad';
 import { avgPool3dGradKernel, avgPool3dKernel, maxPool3dGradKernel, maxPool3dKernel } from './pool3d';
@@ -125,6 +128,8 @@ export function installFast3dKernels(): void {
   tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adamKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: FUSED_CONV3D, backendName: 'wasm', kernelFunc: fusedConv3dKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: LRP_CONV3D, backendName: 'wasm', kernelFunc: lrpConv3dKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: LRP_POOL2, backendName: 'wasm', kernelFunc: lrpPool2Kernel as unknown as tf.KernelFunc });
   installFusedConvLayers();
   tf.registerGradient(reluGradientConfig(reluGradFused));
   setActiveKernels('fast');

@@ -21,6 +21,7 @@ interface Addon {
   filterGrad(heap: Uint8Array, args: number[], Kp: number): void;
   convDot(heap: Uint8Array, args: number[], rows: number): void;
   pad(heap: Uint8Array, args: number[]): void;
+  lrpPool2(heap: Uint8Array, args: number[], rows: number): void;
   upsample(src: Float32Array, shapes: number[], out: Float32Array): void;
 }
 
@@ -28,14 +29,16 @@ export interface NativeKernels {
   readonly threads: number;
   /** Run later calls on n threads (results do not depend on it; tests check that). */
   setThreads(n: number): void;
-  /** kernels.wat "conv" arguments (without t0, t1) over `rows` output rows. */
+  /** kernels.wat "conv" arguments (without t0, t1), then bias, relu, mul, add, divR, epsBits (native/kernels.cc's Post), over `rows` output rows. */
   conv(backend: WasmBackend, args: number[], rows: number): void;
   /** kernels.wat "filterGrad" arguments (without t0, t1); Kp rows of offsets and accumulators. */
   filterGrad(backend: WasmBackend, args: number[], Kp: number): void;
-  /** kernels.wat "convDot" arguments (without t0, t1) over `rows` output rows. */
+  /** kernels.wat "convDot" arguments (without t0, t1), then mul, add, divR, epsBits, over `rows` output rows. */
   convDot(backend: WasmBackend, args: number[], rows: number): void;
   /** dst [N, Dp, Hp, Wp, C] = src [N, D, H, W, C] at (front, top, left) in zeros: [src, dst, N, D, H, W, C, Dp, Hp, Wp, front, top, left]. */
   pad(backend: WasmBackend, args: number[]): void;
+  /** LRP's proportional 2x2x2 pooling, out = a * R / s(window sum of a): [a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits] over `rows` output rows. */
+  lrpPool2(backend: WasmBackend, args: number[], rows: number): void;
   /** lib/explain/upsample.ts's trilinear resampling of src [d, h, w] into out [D, H, W], the same bits. */
   upsample(src: Float32Array, shape: [number, number, number], outShape: [number, number, number], out: Float32Array): void;
 }
@@ -81,6 +84,9 @@ export function startNative(threads: number): string | undefined {
     },
     pad(backend, args) {
       addon.pad(backend.wasm.HEAPU8, args);
+    },
+    lrpPool2(backend, args, rows) {
+      addon.lrpPool2(backend.wasm.HEAPU8, args, rows);
     },
     upsample(src, shape, outShape, out) {
       addon.upsample(src, [...shape, ...outShape], out);

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { tidyValue } from '../../util/tidy';
 import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
-import { stabilisedDivide, usesLayerOutput, zbRule, type Rule } from './rules';
+import { stabilisedDivide, usesLayerOutput, zbRule, type Rule, type RuleTerm } from './rules';
+import { lrpConv3d, lrpPool2 } from '../../backend/fused-conv';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -91,38 +92,66 @@ function transposeApply(step: Step, u: tf.Tensor, w: tf.Tensor, S: tf.Tensor): t
 /**
  * Relevance through one weight layer under `rule`. `layerOutput`, when given, is the layer's own z = layer(a; w, b)
  * from the forward pass, used in place of recomputing it for rules whose modified output is z (usesLayerOutput).
+ *
+ * A stride-1 convolution runs each term's convolution with the next steps applied as its outputs are stored, where
+ * xai3d's fused LRP kernels run (lib/backend/fused-conv.ts, lrpConv3d): the group's z as a sum of terms ends in the
+ * stabilised division (S comes out, z is never stored), and each term's transposed convolution is multiplied by its
+ * input and added to the relevance so far. The same float32 operations in the same order as the separate ops below
+ * (the same bits, test/lrp-fusion.test.ts), four passes over a first layer's 16 M values fewer per term.
  */
 export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, inputNonNegative: boolean, layerOutput?: tf.Tensor): tf.Tensor {
+  const conv = step.kind === 'conv3d' && step.strides!.every((v) => v === 1);
+  // (Multiplications by a coefficient of 1 are skipped: each is a pass over a whole activation.)
+  const scaled = (t: tf.Tensor, c: number) => (c === 1 ? t : t.mul(c));
+  // acc + c * u * (J^T S) for weights w: the gradient-times-input reducer of one term.
+  const reduceInto = (u: tf.Tensor, w: tf.Tensor, S: tf.Tensor, acc: tf.Tensor | null, c: number): tf.Tensor => {
+    const fused = conv && c === 1 ? lrpConv3d(S, w, step.padding!, { mul: u, add: acc }, a.shape) : null;
+    if (fused) return fused;
+    const contrib = scaled(u.mul(transposeApply(step, u, w, S)), c);
+    return acc ? acc.add(contrib) : contrib;
+  };
   if (layerOutput && usesLayerOutput(rule)) {
-    return tf.tidy(() => {
-      const S = stabilisedDivide(R, layerOutput, rule.stabiliser);
-      return a.mul(transposeApply(step, a, step.kernel!, S));
-    });
+    return tf.tidy(() => reduceInto(a, step.kernel!, stabilisedDivide(R, layerOutput, rule.stabiliser), null, 1));
   }
+  type Mod = { t: RuleTerm; u: tf.Tensor; w: tf.Tensor; b: tf.Tensor | null };
+  // S = R / s(sum of the terms' outputs), fused where every term's coefficient is 1; else null.
+  const fusedS = (mods: Mod[]): tf.Tensor | null => {
+    if (!conv || mods.some((m) => m.t.coef !== 1)) return null;
+    let z: tf.Tensor | null = null;
+    for (let k = 0; k < mods.length; k++) {
+      const m = mods[k];
+      const last = k === mods.length - 1;
+      const next = lrpConv3d(m.u, m.w, step.padding!, { bias: m.b, add: z, divide: last ? { r: R, eps: rule.stabiliser } : undefined });
+      if (!next) return null;
+      z = next;
+    }
+    return z;
+  };
   return tf.tidy(() => {
     let Rin: tf.Tensor | null = null;
     for (const g of rule.groups) {
       if (g.coef === 0) continue;
       const terms = g.terms.filter((t) => !(inputNonNegative && t.zeroForNonNegativeInput));
-      const mods = terms.map((t) => ({ t, u: t.input(a), w: t.weight(step.kernel!), b: t.bias ? t.bias(step.bias!) : null }));
-      let z: tf.Tensor | null = null;
-      // (Multiplications by a coefficient of 1 are skipped: each is a pass over a whole activation.)
-      const scaled = (t: tf.Tensor, c: number) => (c === 1 ? t : t.mul(c));
-      for (const m of mods) {
-        const zt = scaled(linear(step, m.u, m.w, m.b), m.t.coef);
-        z = z ? z.add(zt) : zt;
+      const mods: Mod[] = terms.map((t) => ({ t, u: t.input(a), w: t.weight(step.kernel!), b: t.bias ? t.bias(step.bias!) : null }));
+      let S = fusedS(mods);
+      if (!S) {
+        let z: tf.Tensor | null = null;
+        for (const m of mods) {
+          const zt = scaled(linear(step, m.u, m.w, m.b), m.t.coef);
+          z = z ? z.add(zt) : zt;
+        }
+        S = stabilisedDivide(R, z!, rule.stabiliser);
       }
-      const S = stabilisedDivide(R, z!, rule.stabiliser);
-      for (const m of mods) {
-        const contrib = scaled(m.u.mul(transposeApply(step, m.u, m.w, S)), m.t.coef * g.coef);
-        Rin = Rin ? Rin.add(contrib) : contrib;
-      }
+      for (const m of mods) Rin = reduceInto(m.u, m.w, S, Rin, m.t.coef * g.coef);
     }
     return Rin ?? tf.zerosLike(a);
   });
 }
 
 function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
+  // 2x2x2 windows at stride 2 in one pass where the fused kernel runs (the same bits as the ops below).
+  const fused = lrpPool2(a, R, step.poolSize!, step.strides!, step.padding!, 1e-9);
+  if (fused) return fused;
   return tf.tidy(() => {
     const vol = step.poolSize![0] * step.poolSize![1] * step.poolSize![2];
     const sumPool = (u: tf.Tensor) => tf.avgPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(vol);
@@ -139,9 +168,8 @@ function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf
   return tf.tidy(() => {
     switch (step.kind) {
       case 'relu':
-        return R.clone();
       case 'center':
-        // x' = (x - r) s is elementwise: the relevance of x'_j is voxel j's.
+        // Relevance passes a ReLU unchanged; x' = (x - r) s is elementwise: the relevance of x'_j is voxel j's.
         return R.clone();
       case 'flatten':
         return R.reshape(a.shape);
@@ -211,8 +239,10 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       const s = steps[i];
       const rule = assignment.rules.get(i);
       const out = outSums;
-      const next = rule ? applyRule(s, rule, inputs[i], R, nonNeg[i], layerOutput(i)) : passThrough(s, inputs[i], R, assignment.pool);
-      const inn = perSampleSums(next);
+      // ReLU and the input centering pass relevance on unchanged (and flatten only reshapes it): no pass, no new sum.
+      const unchanged = s.kind === 'relu' || s.kind === 'center' || s.kind === 'flatten';
+      const next = unchanged ? (s.kind === 'flatten' ? R.reshape(inputs[i].shape) : R) : rule ? applyRule(s, rule, inputs[i], R, nonNeg[i], layerOutput(i)) : passThrough(s, inputs[i], R, assignment.pool);
+      const inn = unchanged ? out : perSampleSums(next);
       outSums = inn;
       const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
       if (s.kind !== 'relu' && s.kind !== 'flatten') {
@@ -231,6 +261,8 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
           layers.push({ layer: s.name, kind: s.kind, shape: next.shape.slice(1), values: Array.from({ length: b }, (_, k) => all.slice(k * per, (k + 1) * per)), sums: inn });
         }
       }
+      // The relevance above this step is no longer needed (a 67 MB tensor at a 128^3 first layer).
+      if (next !== R && !(s.kind === 'flatten')) R.dispose();
       R = next;
     }
     const [, D, H, W, C] = x.shape;
