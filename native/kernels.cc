@@ -265,6 +265,7 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
 struct ConvDotArgs {
   uint32_t xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN;
   uint32_t mul, add, divR, epsBits;  // as ConvArgs (no bias or ReLU)
+  uint32_t mul2;  // pair mode (convDotPairRows) when nonzero: the second filter's multiplier
 };
 
 XAI3D_TARGET inline float hsum8(__m256 v) {
@@ -305,6 +306,14 @@ XAI3D_TARGET inline void dotGroup(const uint8_t* p, uint32_t xsW, const float* w
   if constexpr (G > 3) y[3 * static_cast<size_t>(Fo)] = finish1(hsum8(a3), post, y + 3 * static_cast<size_t>(Fo));
 }
 
+// The lane sums of eight accumulators at once, by a tree of horizontal adds: lane k of the result is
+// ((a_k[0] + a_k[1]) + (a_k[2] + a_k[3])) + ((a_k[4] + a_k[5]) + (a_k[6] + a_k[7])), the same formula for every k.
+XAI3D_TARGET inline __m256 tree8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6, __m256 a7) {
+  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
 // Eight consecutive outputs at once (eight independent FMA chains, enough to hide the FMA latency), for C a multiple
 // of 8; the eight lane sums reduced together by a tree of horizontal adds.
 XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
@@ -328,9 +337,7 @@ XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* 
       a7 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 7 * s), v, a7);
     }
   }
-  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-  const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+  const __m256 sums = tree8(a0, a1, a2, a3, a4, a5, a6, a7);
   if (Fo == 1) {
     _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
   } else {
@@ -340,10 +347,87 @@ XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* 
   }
 }
 
+// Four consecutive outputs of two filters at once (C a multiple of 8): accumulator 2i + f is output i of filter f,
+// each with the FMA chain of dotGroup8 and reduced by the same tree, so the same bits as dotGroup8 per filter; the
+// input is loaded once for both filters. d[2i + f] = the dot product.
+XAI3D_TARGET inline void dotPair4(const uint8_t* p, uint32_t xsW, const float* wf0, const float* wf1, const int32_t* toffs,
+                                  uint32_t T, uint32_t C, float d[8]) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  const size_t s = xsW / 4;
+  for (uint32_t t = 0; t < T; t++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[t]);
+    const float* pw0 = wf0 + static_cast<size_t>(t) * C;
+    const float* pw1 = wf1 + static_cast<size_t>(t) * C;
+    for (uint32_t c = 0; c < C; c += 8) {
+      const __m256 v0 = _mm256_loadu_ps(pw0 + c);
+      const __m256 v1 = _mm256_loadu_ps(pw1 + c);
+      const float* q = pk + c;
+      __m256 x = _mm256_loadu_ps(q);
+      a0 = _mm256_fmadd_ps(x, v0, a0);
+      a1 = _mm256_fmadd_ps(x, v1, a1);
+      x = _mm256_loadu_ps(q + s);
+      a2 = _mm256_fmadd_ps(x, v0, a2);
+      a3 = _mm256_fmadd_ps(x, v1, a3);
+      x = _mm256_loadu_ps(q + 2 * s);
+      a4 = _mm256_fmadd_ps(x, v0, a4);
+      a5 = _mm256_fmadd_ps(x, v1, a5);
+      x = _mm256_loadu_ps(q + 3 * s);
+      a6 = _mm256_fmadd_ps(x, v0, a6);
+      a7 = _mm256_fmadd_ps(x, v1, a7);
+    }
+  }
+  _mm256_storeu_ps(d, tree8(a0, a1, a2, a3, a4, a5, a6, a7));
+}
+
+// Pair mode of convDot (mul2 != 0): two filters (Fo = 2) whose products with their own inputs are summed into one
+// output channel, y = add + mul * dot_0 + mul2 * dot_1, rounded as the two separate fused calls would round it:
+// ((add + mul * dot_0) + mul2 * dot_1). LRP's two-term rules (zB) on a first layer: one pass over S instead of two.
+XAI3D_TARGET void convDotPairRows(uint8_t* heap, const ConvDotArgs& a, const Post& post, int64_t r0, int64_t r1) {
+  const int32_t* toffs = reinterpret_cast<const int32_t*>(heap + a.toffs);
+  const float* w0 = reinterpret_cast<const float*>(heap + a.wT);
+  const float* w1 = w0 + static_cast<size_t>(a.T) * a.C;
+  const ptrdiff_t m2 = (static_cast<ptrdiff_t>(a.mul2) - static_cast<ptrdiff_t>(a.y)) / 4;
+  const Post none{nullptr, false, 0, 0, 0, 0.0f};
+  const uint32_t W8 = a.Wo & ~7u;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t q = r / a.Ho;
+    const int64_t n = q / a.Do;
+    const int64_t d = q - n * a.Do;
+    const int64_t h = r - q * a.Ho;
+    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo;
+    const auto put = [&](uint32_t w, float d0, float d1) {
+      float* y = yrow + w;
+      const float first = finish1(d0, post, y);
+      *y = _mm_cvtss_f32(_mm_add_ss(_mm_set_ss(first), _mm_mul_ss(_mm_set_ss(y[m2]), _mm_set_ss(d1))));
+    };
+    uint32_t w = 0;
+    for (; w < W8; w += 4) {
+      alignas(32) float dd[8];
+      dotPair4(prow + static_cast<size_t>(w) * a.xsW, a.xsW, w0, w1, toffs, a.T, a.C, dd);
+      for (int i = 0; i < 4; i++) put(w + i, dd[2 * i], dd[2 * i + 1]);
+    }
+    // The last Wo % 8 outputs as convDotRows computes them (dotGroup<4>, then dotGroup<1>), each filter on its own.
+    float t0[8], t1[8];
+    uint32_t k = 0;
+    for (uint32_t v = w; v + 4 <= a.Wo; v += 4, k += 4) {
+      dotGroup<4>(prow + static_cast<size_t>(v) * a.xsW, a.xsW, w0, toffs, a.T, a.C, t0 + k, 1, none);
+      dotGroup<4>(prow + static_cast<size_t>(v) * a.xsW, a.xsW, w1, toffs, a.T, a.C, t1 + k, 1, none);
+    }
+    for (uint32_t v = w + k; v < a.Wo; v++, k++) {
+      dotGroup<1>(prow + static_cast<size_t>(v) * a.xsW, a.xsW, w0, toffs, a.T, a.C, t0 + k, 1, none);
+      dotGroup<1>(prow + static_cast<size_t>(v) * a.xsW, a.xsW, w1, toffs, a.T, a.C, t1 + k, 1, none);
+    }
+    for (uint32_t i = 0; i < k; i++) put(w + i, t0[i], t1[i]);
+  }
+}
+
 XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, int64_t r1) {
   const int32_t* toffs = reinterpret_cast<const int32_t*>(heap + a.toffs);
   const float* wT = reinterpret_cast<const float*>(heap + a.wT);
   const Post post = postOf(heap, a.y, nullptr, 0, a.mul, a.add, a.divR, a.epsBits);
+  if (a.mul2) return convDotPairRows(heap, a, post, r0, r1);
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -753,13 +837,14 @@ napi_value FilterGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits], rows)
+// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits, mul2], rows)
 napi_value ConvDot(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvDotArgs a;
   double rows;
   if (!kernelCall(env, info, "convDot", &heap, &a, &rows)) return nullptr;
   if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native convDot: input channels must be a multiple of 4");
+  if (a.mul2 && (a.Fo != 2 || a.C % 8 != 0 || a.divR)) return throwError(env, "native convDot: pair mode needs 2 filters, channels a multiple of 8 and no division");
   parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convDotRows(heap, a, r0, r1); });
   return nullptr;
 }

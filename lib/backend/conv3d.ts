@@ -177,6 +177,11 @@ export interface Epilogue {
   mul?: TensorInfo;
   add?: TensorInfo;
   divide?: { r: TensorInfo; eps: number };
+  /**
+   * Two filters (Fo = 2) summed into one output channel: y = add + mul * conv_0 + mul2 * conv_1, rounded as two
+   * fused calls in a row would round it (the dot-product kernel, 8k input channels; LRP's two-term rules).
+   */
+  mul2?: TensorInfo;
 }
 
 /** float32 bits of v, as a non-negative integer (a kernel argument). */
@@ -268,9 +273,11 @@ export const LRP_CONV3D = 'Xai3dLrpConv3D';
  * Does LRP_CONV3D run for these shapes: native kernels on, a SIMD kernel for the channels, output rows of at least 4
  * (the kernels' narrowest), a bias only with the register-tile kernel?
  */
-export function lrpConvRuns(xShape: number[], filterShape: number[], pad: 'same' | 'valid', transposeTo: number[] | null, withBias: boolean): boolean {
+export function lrpConvRuns(xShape: number[], filterShape: number[], pad: 'same' | 'valid', transposeTo: number[] | null, withBias: boolean, pair = false): boolean {
   if (!native() || !simd() || xShape.length !== 5 || filterShape.length !== 5) return false;
   const [, , , C, F] = filterShape;
+  // A pair: two transposed convolutions to one channel each, on the dot-product kernel's 8-channel groups.
+  if (pair && !(transposeTo && C === 1 && F % 8 === 0 && !withBias)) return false;
   const info = transposeTo
     ? tf.backend_util.computeConv3DInfo(transposeTo as Shape5, filterShape as Shape5, [1, 1, 1], 1, pad)
     : tf.backend_util.computeConv3DInfo(xShape as Shape5, filterShape as Shape5, [1, 1, 1], [1, 1, 1], pad);
@@ -280,15 +287,38 @@ export function lrpConvRuns(xShape: number[], filterShape: number[], pad: 'same'
 }
 
 export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
-  const { x, filter, bias, mul, add, r } = args.inputs;
+  const { x, filter, filter2, bias, mul, mul2, add, r } = args.inputs;
   const pad = args.attrs.pad as 'same' | 'valid';
   const transposeTo = (args.attrs.inputShape as Shape5 | undefined) ?? null;
   const rt = simd();
-  if (!rt || !lrpConvRuns(x.shape, filter.shape, pad, transposeTo, !!bias)) {
+  const pair = filter2 !== undefined;
+  if (!rt || !lrpConvRuns(x.shape, filter.shape, pad, transposeTo, !!bias, pair) || (pair && (!mul || !mul2 || r || filter2.shape.some((d, i) => d !== filter.shape[i])))) {
     throw new Error(`${LRP_CONV3D}: not available for input [${x.shape.join(', ')}], filter [${filter.shape.join(', ')}] (check lrpConvRuns first)`);
   }
-  const epilogue: Epilogue = { bias, relu: false, mul, add, divide: r ? { r, eps: args.attrs.eps as number } : undefined };
+  const epilogue: Epilogue = { bias, relu: false, mul, add, divide: r ? { r, eps: args.attrs.eps as number } : undefined, mul2 };
   const [kD, kH, kW, C, F] = filter.shape as Shape5;
+  if (pair) {
+    // The two flipped filters as the columns of one [taps * F, 2] matrix: the dot-product kernel's two filters.
+    count(`${LRP_CONV3D}:native transposed pair`);
+    const info = tf.backend_util.computeConv3DInfo(transposeTo!, filter.shape as Shape5, [1, 1, 1], 1, pad);
+    const k1 = flippedFilter(args.backend, filter, 'matrix');
+    const k2 = flippedFilter(args.backend, filter2, 'matrix');
+    const wk = alloc(args.backend, [kD * kH * kW * F, 2]);
+    try {
+      const a1 = f32(args.backend, k1);
+      const a2 = f32(args.backend, k2);
+      const o = f32(args.backend, wk);
+      for (let k = 0; k < a1.length; k++) {
+        o[2 * k] = a1[k];
+        o[2 * k + 1] = a2[k];
+      }
+      return simdConv(args.backend, x, wk, [kD, kH, kW, 2], transposedPads(info), rt, epilogue);
+    } finally {
+      free(args.backend, k1);
+      free(args.backend, k2);
+      free(args.backend, wk);
+    }
+  }
   count(`${LRP_CONV3D}:native${transposeTo ? ' transposed' : ''}`);
   if (!transposeTo) {
     const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filter.shape as Shape5, [1, 1, 1], [1, 1, 1], pad);
@@ -461,7 +491,7 @@ function simdConv(
   const [N, D, H, W, C] = x.shape as Shape5;
   const narrow = W + p.left + p.right - kW + 1;
   if (narrow >= 1 && narrow < 4) {
-    if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide)) throw new Error(`a fused multiply, add or division needs output rows of at least 4 (got ${narrow})`);
+    if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide || epilogue.mul2)) throw new Error(`a fused multiply, add or division needs output rows of at least 4 (got ${narrow})`);
     // Output rows narrower than the kernels' 4: compute 4 wide (the extra outputs see only zero padding), crop.
     const wide = simdConv(backend, x, wk, [kD, kH, kW, Fo], { ...p, right: p.right + 4 - narrow }, rt, epilogue);
     try {
@@ -487,13 +517,14 @@ function simdConv(
   const nk = native();
   if (epilogue && (epilogue.bias || epilogue.relu) && !(nk && path === 'tiles')) throw new Error('a fused bias and ReLU needs the native register-tile convolution');
   if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide) && !nk) throw new Error('a fused multiply, add or division needs the native convolutions');
+  if (epilogue?.mul2 && !(nk && path === 'dot' && Fo === 2 && C % 8 === 0 && !epilogue.divide)) throw new Error('a pair of filters needs the native dot-product convolution, 2 filters and 8k channels');
   const post = (b: WasmBackend) => [
     epilogue?.mul ? ptr(b, epilogue.mul) : 0,
     epilogue?.add ? ptr(b, epilogue.add) : 0,
     epilogue?.divide ? ptr(b, epilogue.divide.r) : 0,
     epilogue?.divide ? floatBits(epilogue.divide.eps) : 0,
   ];
-  const out = alloc(backend, [N, Do, Ho, Wo, Fo]);
+  const out = alloc(backend, [N, Do, Ho, Wo, epilogue?.mul2 ? 1 : Fo]);
   if (N * Do * Ho * Wo * Fo === 0) {
     f32(backend, out).fill(0);
     return out;
@@ -526,7 +557,7 @@ function simdConv(
       const args = [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp];
       if (nk) {
         count('convDot:native');
-        nk.convDot(backend, [...args, ...post(backend)], N * Do * Ho);
+        nk.convDot(backend, [...args, ...post(backend), epilogue?.mul2 ? ptr(backend, epilogue.mul2) : 0], N * Do * Ho);
       } else rt.run('convDot', args, N * Do * Ho);
     }
   } finally {

@@ -82,6 +82,22 @@ export function lrpConv3d(x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid'
   return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: ep.divide?.eps ?? 0, ...(transposeTo ? { inputShape: transposeTo } : {}) } as never) as tf.Tensor;
 }
 
+/**
+ * acc + u1 * J1^T S + u2 * J2^T S for two filters of one layer (with one output channel each: a first layer) in one
+ * pass over S, the same bits as two lrpConv3d calls in a row (LRP's two-term rules, zB). Null where it does not run.
+ */
+export function lrpConv3dPair(S: tf.Tensor, filters: [tf.Tensor, tf.Tensor], muls: [tf.Tensor, tf.Tensor], acc: tf.Tensor | null, pad: 'same' | 'valid', transposeTo: number[]): tf.Tensor | null {
+  if (!lrpFusionAvailable() || S.dtype !== 'float32') return null;
+  if (filters[1].shape.some((d, i) => d !== filters[0].shape[i])) return null;
+  if (!lrpConvRuns(S.shape, filters[0].shape, pad, transposeTo, false, true)) return null;
+  for (const t of [...muls, ...(acc ? [acc] : [])]) {
+    if (t.dtype !== 'float32' || t.shape.length !== transposeTo.length || t.shape.some((d, i) => d !== transposeTo[i])) return null;
+  }
+  const inputs: Record<string, tf.Tensor> = { x: S, filter: filters[0], filter2: filters[1], mul: muls[0], mul2: muls[1] };
+  if (acc) inputs.add = acc;
+  return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: 0, inputShape: transposeTo } as never) as tf.Tensor;
+}
+
 /** LRP's proportional pooling a * R / s(window sum of a) over 2x2x2 windows at stride 2 in one pass, or null. */
 export function lrpPool2(a: tf.Tensor, R: tf.Tensor, poolSize: number[], strides: number[], pad: 'same' | 'valid', eps: number): tf.Tensor | null {
   if (!lrpFusionAvailable() || a.dtype !== 'float32' || R.dtype !== 'float32' || !lrpPool2Runs(a.shape, poolSize, strides, pad)) return null;

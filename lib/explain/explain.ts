@@ -4,7 +4,7 @@
  *   lrp (with a composite and/or per-layer rules); the anchors' methods follow lib/explain/attribution.ts.
  * Volumes are explained in batches that fit the memory budget; the target is the predicted class unless given.
  */
-import { assertFinite } from '../util/finite';
+import { assertFiniteTensor } from '../util/finite';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBatchSize } from '../backend/memory';
 import { batchTensor, type VolumeDataset } from '../data/dataset';
@@ -135,7 +135,7 @@ function explainChunk(model: tf.LayersModel, x: tf.Tensor5D, opts: ExplainOption
   if (want.some((d, i) => d !== null && d !== got[i])) {
     throw new Error(`input shape [${got.join(', ')}] does not match the model's input [${want.map((d) => d ?? '?').join(', ')}]: resample the volume to the model's grid`);
   }
-  assertFinite(x.dataSync(), 'input volume', x.shape);
+  assertFiniteTensor(x, 'input volume');
   const r = methodDefinition(opts.method).explain(model, x, opts, classes);
   return { maps: r.maps, classes: r.classes, logits: r.logits, relevanceSums: r.relevanceSums ?? r.maps.map(sumValues), audit: r.audit ?? [], rules: r.rules ?? {}, method: opts.method, ...(r.reference ? { reference: r.reference } : {}) };
 }

@@ -13,7 +13,7 @@ import { tidyValue } from '../../util/tidy';
 import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
 import { stabilisedDivide, usesLayerOutput, zbRule, type Rule, type RuleTerm } from './rules';
-import { lrpConv3d, lrpPool2 } from '../../backend/fused-conv';
+import { lrpConv3d, lrpConv3dPair, lrpPool2 } from '../../backend/fused-conv';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -142,7 +142,10 @@ export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, in
         }
         S = stabilisedDivide(R, z!, rule.stabiliser);
       }
-      for (const m of mods) Rin = reduceInto(m.u, m.w, S, Rin, m.t.coef * g.coef);
+      // Two terms of coefficient 1 on a first layer (zB): both reducers in one pass over S where that runs.
+      const pair: tf.Tensor | null = conv && mods.length === 2 && mods.every((m) => m.t.coef * g.coef === 1) ? lrpConv3dPair(S, [mods[0].w, mods[1].w], [mods[0].u, mods[1].u], Rin, step.padding!, a.shape) : null;
+      if (pair) Rin = pair;
+      else for (const m of mods) Rin = reduceInto(m.u, m.w, S, Rin, m.t.coef * g.coef);
     }
     return Rin ?? tf.zerosLike(a);
   });
@@ -270,11 +273,15 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
     // One input channel (every model here): the map is the relevance itself, no reduction pass.
     const summed = C === 1 ? withChannels : (tf.sum(R, 4).dataSync() as Float32Array);
     const n = D * H * W;
-    const maps = Array.from({ length: b }, (_, k) => summed.slice(k * n, (k + 1) * n));
-    const mapsWithChannels = Array.from({ length: b }, (_, k) => withChannels.slice(k * n * C, (k + 1) * n * C));
+    // (dataSync returns a fresh copy: one volume's map is that copy, not a copy of it; the maps with channels are cut
+    // only when read, as few callers want them.)
+    const maps = b === 1 ? [summed] : Array.from({ length: b }, (_, k) => summed.slice(k * n, (k + 1) * n));
+    const withChannelsPerVolume = () => Array.from({ length: b }, (_, k) => withChannels.slice(k * n * C, (k + 1) * n * C));
     return {
       maps,
-      mapsWithChannels,
+      get mapsWithChannels() {
+        return withChannelsPerVolume();
+      },
       classes,
       logits: logitValues,
       relevanceSums: maps.map(sumValues),
