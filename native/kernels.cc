@@ -137,6 +137,7 @@ struct Post {
   bool relu;
   ptrdiff_t mul, add, divR;  // distance from the output element, in floats; 0: none
   float eps;
+  bool addSelf = false;  // v = y[e] + v after add: the value already stored there (a first term's output)
 };
 
 XAI3D_TARGET inline __m256 finish(__m256 v, const float* bias, const Post& p, const float* y) {
@@ -144,6 +145,7 @@ XAI3D_TARGET inline __m256 finish(__m256 v, const float* bias, const Post& p, co
   if (p.relu) v = _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
   if (p.mul) v = _mm256_mul_ps(_mm256_loadu_ps(y + p.mul), v);
   if (p.add) v = _mm256_add_ps(_mm256_loadu_ps(y + p.add), v);
+  if (p.addSelf) v = _mm256_add_ps(_mm256_loadu_ps(y), v);
   if (p.divR) {
     const __m256 pe = _mm256_set1_ps(p.eps);
     const __m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
@@ -216,6 +218,10 @@ struct ConvArgs {
   uint32_t relu;  // 1: max(y, 0) after the bias (-0 -> +0, NaN stays NaN, as the shipped Relu)
   uint32_t mul, add, divR;  // byte offsets of tensors of the output's shape (see Post), 0 for none
   uint32_t epsBits;  // the stabiliser of divR, as float32 bits
+  // Two terms (xp2 != 0): y = post(term 1 + bias + term 2 + bias2), term 2 the convolution of xp2 (its own padded
+  // input with the same strides) with w2 [K, Fo] over offs2. Each tile computes term 1 into y, then term 2, adding
+  // the stored value (addSelf) before the division: the bits of two calls in a row, without z going through memory.
+  uint32_t xp2, w2, bias2;
 };
 
 // The Post of a call: distances (in floats) from the output y to mul, add and divR.
@@ -236,7 +242,12 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
   const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
   const float* w = reinterpret_cast<const float*>(heap + a.w);
   const float* bias = a.bias ? reinterpret_cast<const float*>(heap + a.bias) : nullptr;
-  const Post post = postOf(heap, a.y, nullptr, a.relu, a.mul, a.add, a.divR, a.epsBits);
+  Post post = postOf(heap, a.y, nullptr, a.relu, a.mul, a.add, a.divR, a.epsBits);
+  const bool dual = a.xp2 != 0;
+  const float* w2 = dual ? reinterpret_cast<const float*>(heap + a.w2) : nullptr;
+  const float* bias2 = dual && a.bias2 ? reinterpret_cast<const float*>(heap + a.bias2) : nullptr;
+  const Post first = postOf(heap, a.y, nullptr, 0, 0, 0, 0, 0);
+  if (dual) post.addSelf = true;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -244,16 +255,29 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
     const int64_t h = r - q * a.Ho;
     const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
     float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
+    const uint8_t* prow2 = dual ? heap + a.xp2 + (prow - (heap + a.xp)) : nullptr;
     uint32_t f = 0;
     for (; f + 16 <= a.Fo; f += 16)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
         const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
-        convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, post);
+        float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+        if (dual) {
+          convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
+          convTileN<2>(n6, prow2 + static_cast<size_t>(w0) * a.xsW, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
+        } else {
+          convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
+        }
       }
     for (; f < a.Fo; f += 8)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 8) {
         const int n8 = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
-        convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yrow + static_cast<size_t>(w0) * a.Fo + f, bias ? bias + f : nullptr, post);
+        float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+        if (dual) {
+          convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
+          convTileN<1>(n8, prow2 + static_cast<size_t>(w0) * a.xsW, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
+        } else {
+          convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
+        }
       }
   }
 }
@@ -814,13 +838,14 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits], rows)
+// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits, xp2, w2, bias2], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvArgs a;
   double rows;
   if (!kernelCall(env, info, "conv", &heap, &a, &rows)) return nullptr;
   if (a.Fo % 8 != 0 || a.Wo == 0) return throwError(env, "native conv: output channels must be a multiple of 8");
+  if (a.xp2 && (a.relu || a.mul || a.add || !a.w2)) return throwError(env, "native conv: two terms take a bias, a second filter and a division only");
   parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convRows(heap, a, r0, r1); });
   return nullptr;
 }

@@ -48,7 +48,7 @@ function centredModel(): tf.LayersModel {
   return buildModel('oasis-3conv', { inputSize: size, baseWidth: 8, seed: 3, centering: { reference, scale: 2.5 } });
 }
 
-const FUSED = ['Xai3dLrpConv3D:native', 'Xai3dLrpConv3D:native transposed', 'Xai3dLrpConv3D:native transposed pair', 'Xai3dLrpPool2:native'];
+const FUSED = ['Xai3dLrpConv3D:native', 'Xai3dLrpConv3D:native transposed', 'Xai3dLrpConv3D:native transposed pair', 'Xai3dLrpConv3D:native two terms', 'Xai3dLrpPool2:native'];
 
 // (Where the native kernels cannot run, test/native.test.ts says why, and fails on a CPU that has AVX2 and FMA.)
 const needsNative = (t: { skip(m: string): void }) => (native() ? false : (t.skip('native kernels not running here'), true));

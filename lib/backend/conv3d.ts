@@ -182,6 +182,11 @@ export interface Epilogue {
    * fused calls in a row would round it (the dot-product kernel, 8k input channels; LRP's two-term rules).
    */
   mul2?: TensorInfo;
+  /**
+   * A second term on the register-tile kernel: y = conv(x, w) + bias + conv(x2, w2) + bias2, each tile's first term
+   * stored and added back (then the division): the bits of two fused calls in a row, z never through memory.
+   */
+  second?: { x: TensorInfo; w: TensorInfo; bias?: TensorInfo };
 }
 
 /** float32 bits of v, as a non-negative integer (a kernel argument). */
@@ -287,7 +292,7 @@ export function lrpConvRuns(xShape: number[], filterShape: number[], pad: 'same'
 }
 
 export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
-  const { x, filter, filter2, bias, mul, mul2, add, r } = args.inputs;
+  const { x, filter, filter2, bias, mul, mul2, add, r, x2, filterB, biasB } = args.inputs;
   const pad = args.attrs.pad as 'same' | 'valid';
   const transposeTo = (args.attrs.inputShape as Shape5 | undefined) ?? null;
   const rt = simd();
@@ -320,6 +325,14 @@ export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
     }
   }
   count(`${LRP_CONV3D}:native${transposeTo ? ' transposed' : ''}`);
+  if (x2) {
+    const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+    if (transposeTo || !filterB || !same(x2.shape, x.shape) || !same(filterB.shape, filter.shape) || !lrpConvRuns(x.shape, filter.shape, pad, null, true) || mul || add) {
+      throw new Error(`${LRP_CONV3D}: a second term needs an input and filter of the first's shapes, the register-tile kernel and no multiply or add`);
+    }
+    epilogue.second = { x: x2, w: filterB, bias: biasB };
+    count(`${LRP_CONV3D}:native two terms`);
+  }
   if (!transposeTo) {
     const info = tf.backend_util.computeConv3DInfo(x.shape as Shape5, filter.shape as Shape5, [1, 1, 1], [1, 1, 1], pad);
     return simdConv(args.backend, x, filter, [kD, kH, kW, F], info.padInfo, rt, epilogue);
@@ -491,7 +504,7 @@ function simdConv(
   const [N, D, H, W, C] = x.shape as Shape5;
   const narrow = W + p.left + p.right - kW + 1;
   if (narrow >= 1 && narrow < 4) {
-    if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide || epilogue.mul2)) throw new Error(`a fused multiply, add or division needs output rows of at least 4 (got ${narrow})`);
+    if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide || epilogue.mul2 || epilogue.second)) throw new Error(`a fused multiply, add or division needs output rows of at least 4 (got ${narrow})`);
     // Output rows narrower than the kernels' 4: compute 4 wide (the extra outputs see only zero padding), crop.
     const wide = simdConv(backend, x, wk, [kD, kH, kW, Fo], { ...p, right: p.right + 4 - narrow }, rt, epilogue);
     try {
@@ -517,6 +530,7 @@ function simdConv(
   const nk = native();
   if (epilogue && (epilogue.bias || epilogue.relu) && !(nk && path === 'tiles')) throw new Error('a fused bias and ReLU needs the native register-tile convolution');
   if (epilogue && (epilogue.mul || epilogue.add || epilogue.divide) && !nk) throw new Error('a fused multiply, add or division needs the native convolutions');
+  if (epilogue?.second && !(nk && path === 'tiles' && !epilogue.relu && !epilogue.mul && !epilogue.add)) throw new Error('a second term needs the native register-tile convolution, with a bias and a division only');
   if (epilogue?.mul2 && !(nk && path === 'dot' && Fo === 2 && C % 8 === 0 && !epilogue.divide)) throw new Error('a pair of filters needs the native dot-product convolution, 2 filters and 8k channels');
   const post = (b: WasmBackend) => [
     epilogue?.mul ? ptr(b, epilogue.mul) : 0,
@@ -530,6 +544,7 @@ function simdConv(
     return out;
   }
   const xp = paddedInput(backend, x, [Dp, Hp, Wp], p.front, p.top, p.left);
+  const xp2 = epilogue?.second ? paddedInput(backend, epilogue.second.x, [Dp, Hp, Wp], p.front, p.top, p.left) : undefined;
   const xsW = 4 * C;
   const xsH = xsW * Wp;
   const xsD = xsH * Hp;
@@ -542,7 +557,8 @@ function simdConv(
       const args = [ptr(backend, xp), ptr(backend, wk), ptr(backend, offs), ptr(backend, out), Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsD * Dp];
       if (nk) {
         count(epilogue ? 'conv:native+epilogue' : 'conv:native');
-        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0, ...post(backend)], N * Do * Ho);
+        const second = epilogue?.second ? [ptr(backend, xp2!), ptr(backend, epilogue.second.w), epilogue.second.bias ? ptr(backend, epilogue.second.bias) : 0] : [0, 0, 0];
+        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0, ...post(backend), ...second], N * Do * Ho);
       } else rt.run('conv', args, N * Do * Ho);
     } else {
       const T = kD * kH * kW;
@@ -563,6 +579,7 @@ function simdConv(
   } finally {
     for (const t of temps) free(backend, t);
     if (xp !== x) free(backend, xp);
+    if (xp2 && xp2 !== epilogue?.second?.x) free(backend, xp2);
   }
   return out;
 }

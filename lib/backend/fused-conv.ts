@@ -83,6 +83,24 @@ export function lrpConv3d(x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid'
 }
 
 /**
+ * R / s(conv(u1, w1) + b1 + conv(u2, w2) + b2) for two terms of one rule (zB's (x - l) w+ and (x - h) w-) in one
+ * pass, z never stored: the same bits as two lrpConv3d calls in a row. Null where it does not run.
+ */
+export function lrpConv3dTwoTerms(terms: [{ u: tf.Tensor; w: tf.Tensor; b: tf.Tensor | null }, { u: tf.Tensor; w: tf.Tensor; b: tf.Tensor | null }], pad: 'same' | 'valid', divide: { r: tf.Tensor; eps: number }): tf.Tensor | null {
+  const [t1, t2] = terms;
+  if (!lrpFusionAvailable() || [t1.u, t2.u, divide.r].some((t) => t.dtype !== 'float32')) return null;
+  const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+  if (!same(t1.u.shape, t2.u.shape) || !same(t1.w.shape, t2.w.shape)) return null;
+  if (!lrpConvRuns(t1.u.shape, t1.w.shape, pad, null, true)) return null;
+  const outShape = tf.backend_util.computeConv3DInfo(t1.u.shape as [number, number, number, number, number], t1.w.shape as [number, number, number, number, number], [1, 1, 1], [1, 1, 1], pad).outShape;
+  if (!same(divide.r.shape, outShape)) return null;
+  const inputs: Record<string, tf.Tensor> = { x: t1.u, filter: t1.w, x2: t2.u, filterB: t2.w, r: divide.r };
+  if (t1.b) inputs.bias = t1.b.reshape([-1]);
+  if (t2.b) inputs.biasB = t2.b.reshape([-1]);
+  return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: divide.eps } as never) as tf.Tensor;
+}
+
+/**
  * acc + u1 * J1^T S + u2 * J2^T S for two filters of one layer (with one output channel each: a first layer) in one
  * pass over S, the same bits as two lrpConv3d calls in a row (LRP's two-term rules, zB). Null where it does not run.
  */

@@ -13,7 +13,7 @@ import { tidyValue } from '../../util/tidy';
 import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
 import { stabilisedDivide, usesLayerOutput, zbRule, type Rule, type RuleTerm } from './rules';
-import { lrpConv3d, lrpConv3dPair, lrpPool2 } from '../../backend/fused-conv';
+import { lrpConv3d, lrpConv3dPair, lrpConv3dTwoTerms, lrpPool2 } from '../../backend/fused-conv';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -117,6 +117,8 @@ export function applyRule(step: Step, rule: Rule, a: tf.Tensor, R: tf.Tensor, in
   // S = R / s(sum of the terms' outputs), fused where every term's coefficient is 1; else null.
   const fusedS = (mods: Mod[]): tf.Tensor | null => {
     if (!conv || mods.some((m) => m.t.coef !== 1)) return null;
+    const two = mods.length === 2 ? lrpConv3dTwoTerms([mods[0], mods[1]], step.padding!, { r: R, eps: rule.stabiliser }) : null;
+    if (two) return two;
     let z: tf.Tensor | null = null;
     for (let k = 0; k < mods.length; k++) {
       const m = mods[k];
