@@ -290,6 +290,7 @@ struct ConvDotArgs {
   uint32_t xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN;
   uint32_t mul, add, divR, epsBits;  // as ConvArgs (no bias or ReLU)
   uint32_t mul2;  // pair mode (convDotPairRows) when nonzero: the second filter's multiplier
+  uint32_t kW;    // the filter's width: 3 (with T a multiple of 3) lets C = 8 and 16 load each input once per kernel row
 };
 
 XAI3D_TARGET inline float hsum8(__m256 v) {
@@ -338,6 +339,17 @@ XAI3D_TARGET inline __m256 tree8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m
   return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
 }
 
+// Eight outputs of one filter (8 consecutive positions, Fo floats apart) through the epilogue.
+XAI3D_TARGET inline void storeGroup8(__m256 sums, float* y, uint32_t Fo, const Post& post) {
+  if (Fo == 1) {
+    _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
+  } else {
+    alignas(32) float v[8];
+    _mm256_store_ps(v, sums);
+    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = finish1(v[i], post, y + static_cast<size_t>(i) * Fo);
+  }
+}
+
 // Eight consecutive outputs at once (eight independent FMA chains, enough to hide the FMA latency), for C a multiple
 // of 8; the eight lane sums reduced together by a tree of horizontal adds.
 XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
@@ -361,14 +373,7 @@ XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* 
       a7 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 7 * s), v, a7);
     }
   }
-  const __m256 sums = tree8(a0, a1, a2, a3, a4, a5, a6, a7);
-  if (Fo == 1) {
-    _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
-  } else {
-    alignas(32) float v[8];
-    _mm256_store_ps(v, sums);
-    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = finish1(v[i], post, y + static_cast<size_t>(i) * Fo);
-  }
+  storeGroup8(tree8(a0, a1, a2, a3, a4, a5, a6, a7), y, Fo, post);
 }
 
 // Four consecutive outputs of two filters at once (C a multiple of 8): accumulator 2i + f is output i of filter f,
@@ -404,6 +409,225 @@ XAI3D_TARGET inline void dotPair4(const uint8_t* p, uint32_t xsW, const float* w
   _mm256_storeu_ps(d, tree8(a0, a1, a2, a3, a4, a5, a6, a7));
 }
 
+// dotGroup8 for kW = 3 and C = 8: the inputs of a kernel row are loaded once for its three taps (10 loads
+// for 24 multiply-adds per channel block instead of 27); per output the same FMAs in the same order (taps, then
+// channel blocks), and the same reduction tree: the same bits as dotGroup8.
+XAI3D_TARGET inline __m256 dot8k3c8(const uint8_t* p, size_t s, const float* wf, const int32_t* toffs, uint32_t J) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  for (uint32_t j = 0; j < J; j++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
+    const float* pw = wf + static_cast<size_t>(j) * 24;
+    const __m256 w00 = _mm256_loadu_ps(pw + 0);
+    const __m256 w10 = _mm256_loadu_ps(pw + 8);
+    const __m256 w20 = _mm256_loadu_ps(pw + 16);
+    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 0);
+      a0 = _mm256_fmadd_ps(x, w00, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 0);
+      a1 = _mm256_fmadd_ps(x, w00, a1);
+      a0 = _mm256_fmadd_ps(x, w10, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 0);
+      a2 = _mm256_fmadd_ps(x, w00, a2);
+      a1 = _mm256_fmadd_ps(x, w10, a1);
+      a0 = _mm256_fmadd_ps(x, w20, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 0);
+      a3 = _mm256_fmadd_ps(x, w00, a3);
+      a2 = _mm256_fmadd_ps(x, w10, a2);
+      a1 = _mm256_fmadd_ps(x, w20, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 0);
+      a4 = _mm256_fmadd_ps(x, w00, a4);
+      a3 = _mm256_fmadd_ps(x, w10, a3);
+      a2 = _mm256_fmadd_ps(x, w20, a2);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 0);
+      a5 = _mm256_fmadd_ps(x, w00, a5);
+      a4 = _mm256_fmadd_ps(x, w10, a4);
+      a3 = _mm256_fmadd_ps(x, w20, a3);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 0);
+      a6 = _mm256_fmadd_ps(x, w00, a6);
+      a5 = _mm256_fmadd_ps(x, w10, a5);
+      a4 = _mm256_fmadd_ps(x, w20, a4);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w00, a7);
+      a6 = _mm256_fmadd_ps(x, w10, a6);
+      a5 = _mm256_fmadd_ps(x, w20, a5);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w10, a7);
+      a6 = _mm256_fmadd_ps(x, w20, a6);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w20, a7);
+    }
+  }
+  return tree8(a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+// dotGroup8 for kW = 3 and C = 16: the inputs of a kernel row are loaded once for its three taps (10 loads
+// for 24 multiply-adds per channel block instead of 27); per output the same FMAs in the same order (taps, then
+// channel blocks), and the same reduction tree: the same bits as dotGroup8.
+XAI3D_TARGET inline __m256 dot8k3c16(const uint8_t* p, size_t s, const float* wf, const int32_t* toffs, uint32_t J) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  for (uint32_t j = 0; j < J; j++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
+    const float* pw = wf + static_cast<size_t>(j) * 48;
+    const __m256 w00 = _mm256_loadu_ps(pw + 0);
+    const __m256 w01 = _mm256_loadu_ps(pw + 8);
+    const __m256 w10 = _mm256_loadu_ps(pw + 16);
+    const __m256 w11 = _mm256_loadu_ps(pw + 24);
+    const __m256 w20 = _mm256_loadu_ps(pw + 32);
+    const __m256 w21 = _mm256_loadu_ps(pw + 40);
+    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 0);
+      a0 = _mm256_fmadd_ps(x, w00, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 8);
+      a0 = _mm256_fmadd_ps(x, w01, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 0);
+      a1 = _mm256_fmadd_ps(x, w00, a1);
+      a0 = _mm256_fmadd_ps(x, w10, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 8);
+      a1 = _mm256_fmadd_ps(x, w01, a1);
+      a0 = _mm256_fmadd_ps(x, w11, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 0);
+      a2 = _mm256_fmadd_ps(x, w00, a2);
+      a1 = _mm256_fmadd_ps(x, w10, a1);
+      a0 = _mm256_fmadd_ps(x, w20, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 8);
+      a2 = _mm256_fmadd_ps(x, w01, a2);
+      a1 = _mm256_fmadd_ps(x, w11, a1);
+      a0 = _mm256_fmadd_ps(x, w21, a0);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 0);
+      a3 = _mm256_fmadd_ps(x, w00, a3);
+      a2 = _mm256_fmadd_ps(x, w10, a2);
+      a1 = _mm256_fmadd_ps(x, w20, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 8);
+      a3 = _mm256_fmadd_ps(x, w01, a3);
+      a2 = _mm256_fmadd_ps(x, w11, a2);
+      a1 = _mm256_fmadd_ps(x, w21, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 0);
+      a4 = _mm256_fmadd_ps(x, w00, a4);
+      a3 = _mm256_fmadd_ps(x, w10, a3);
+      a2 = _mm256_fmadd_ps(x, w20, a2);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 8);
+      a4 = _mm256_fmadd_ps(x, w01, a4);
+      a3 = _mm256_fmadd_ps(x, w11, a3);
+      a2 = _mm256_fmadd_ps(x, w21, a2);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 0);
+      a5 = _mm256_fmadd_ps(x, w00, a5);
+      a4 = _mm256_fmadd_ps(x, w10, a4);
+      a3 = _mm256_fmadd_ps(x, w20, a3);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 8);
+      a5 = _mm256_fmadd_ps(x, w01, a5);
+      a4 = _mm256_fmadd_ps(x, w11, a4);
+      a3 = _mm256_fmadd_ps(x, w21, a3);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 0);
+      a6 = _mm256_fmadd_ps(x, w00, a6);
+      a5 = _mm256_fmadd_ps(x, w10, a5);
+      a4 = _mm256_fmadd_ps(x, w20, a4);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 8);
+      a6 = _mm256_fmadd_ps(x, w01, a6);
+      a5 = _mm256_fmadd_ps(x, w11, a5);
+      a4 = _mm256_fmadd_ps(x, w21, a4);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w00, a7);
+      a6 = _mm256_fmadd_ps(x, w10, a6);
+      a5 = _mm256_fmadd_ps(x, w20, a5);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 8);
+      a7 = _mm256_fmadd_ps(x, w01, a7);
+      a6 = _mm256_fmadd_ps(x, w11, a6);
+      a5 = _mm256_fmadd_ps(x, w21, a5);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w10, a7);
+      a6 = _mm256_fmadd_ps(x, w20, a6);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 8);
+      a7 = _mm256_fmadd_ps(x, w11, a7);
+      a6 = _mm256_fmadd_ps(x, w21, a6);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 0);
+      a7 = _mm256_fmadd_ps(x, w20, a7);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 8);
+      a7 = _mm256_fmadd_ps(x, w21, a7);
+    }
+  }
+  return tree8(a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+// dotPair4 for kW = 3 and C = 8: four outputs of two filters, each input loaded once for its three taps; the
+// same FMAs per output and filter in the same order, the same tree: the same bits as dotPair4 (and dotGroup8).
+XAI3D_TARGET inline void dotPair4k3c8(const uint8_t* p, size_t s, const float* wf0, const float* wf1, const int32_t* toffs, uint32_t J, float d[8]) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  for (uint32_t j = 0; j < J; j++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
+    const float* pw0 = wf0 + static_cast<size_t>(j) * 24;
+    const float* pw1 = wf1 + static_cast<size_t>(j) * 24;
+    const __m256 w00 = _mm256_loadu_ps(pw0 + 0);
+    const __m256 w01 = _mm256_loadu_ps(pw1 + 0);
+    const __m256 w10 = _mm256_loadu_ps(pw0 + 8);
+    const __m256 w11 = _mm256_loadu_ps(pw1 + 8);
+    const __m256 w20 = _mm256_loadu_ps(pw0 + 16);
+    const __m256 w21 = _mm256_loadu_ps(pw1 + 16);
+    { const __m256 x = _mm256_loadu_ps(pk + 0 * s);
+      a0 = _mm256_fmadd_ps(x, w00, a0);
+      a1 = _mm256_fmadd_ps(x, w01, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 1 * s);
+      a2 = _mm256_fmadd_ps(x, w00, a2);
+      a3 = _mm256_fmadd_ps(x, w01, a3);
+      a0 = _mm256_fmadd_ps(x, w10, a0);
+      a1 = _mm256_fmadd_ps(x, w11, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 2 * s);
+      a4 = _mm256_fmadd_ps(x, w00, a4);
+      a5 = _mm256_fmadd_ps(x, w01, a5);
+      a2 = _mm256_fmadd_ps(x, w10, a2);
+      a3 = _mm256_fmadd_ps(x, w11, a3);
+      a0 = _mm256_fmadd_ps(x, w20, a0);
+      a1 = _mm256_fmadd_ps(x, w21, a1);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 3 * s);
+      a6 = _mm256_fmadd_ps(x, w00, a6);
+      a7 = _mm256_fmadd_ps(x, w01, a7);
+      a4 = _mm256_fmadd_ps(x, w10, a4);
+      a5 = _mm256_fmadd_ps(x, w11, a5);
+      a2 = _mm256_fmadd_ps(x, w20, a2);
+      a3 = _mm256_fmadd_ps(x, w21, a3);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 4 * s);
+      a6 = _mm256_fmadd_ps(x, w10, a6);
+      a7 = _mm256_fmadd_ps(x, w11, a7);
+      a4 = _mm256_fmadd_ps(x, w20, a4);
+      a5 = _mm256_fmadd_ps(x, w21, a5);
+    }
+    { const __m256 x = _mm256_loadu_ps(pk + 5 * s);
+      a6 = _mm256_fmadd_ps(x, w20, a6);
+      a7 = _mm256_fmadd_ps(x, w21, a7);
+    }
+  }
+  _mm256_storeu_ps(d, tree8(a0, a1, a2, a3, a4, a5, a6, a7));
+}
+
 // Pair mode of convDot (mul2 != 0): two filters (Fo = 2) whose products with their own inputs are summed into one
 // output channel, y = add + mul * dot_0 + mul2 * dot_1, rounded as the two separate fused calls would round it:
 // ((add + mul * dot_0) + mul2 * dot_1). LRP's two-term rules (zB) on a first layer: one pass over S instead of two.
@@ -429,7 +653,10 @@ XAI3D_TARGET void convDotPairRows(uint8_t* heap, const ConvDotArgs& a, const Pos
     uint32_t w = 0;
     for (; w < W8; w += 4) {
       alignas(32) float dd[8];
-      dotPair4(prow + static_cast<size_t>(w) * a.xsW, a.xsW, w0, w1, toffs, a.T, a.C, dd);
+      if (a.kW == 3 && a.T % 3 == 0 && a.C == 8)
+        dotPair4k3c8(prow + static_cast<size_t>(w) * a.xsW, a.xsW / 4, w0, w1, toffs, a.T / 3, dd);
+      else
+        dotPair4(prow + static_cast<size_t>(w) * a.xsW, a.xsW, w0, w1, toffs, a.T, a.C, dd);
       for (int i = 0; i < 4; i++) put(w + i, dd[2 * i], dd[2 * i + 1]);
     }
     // The last Wo % 8 outputs as convDotRows computes them (dotGroup<4>, then dotGroup<1>), each filter on its own.
@@ -452,6 +679,7 @@ XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, i
   const float* wT = reinterpret_cast<const float*>(heap + a.wT);
   const Post post = postOf(heap, a.y, nullptr, 0, a.mul, a.add, a.divR, a.epsBits);
   if (a.mul2) return convDotPairRows(heap, a, post, r0, r1);
+  const bool k3 = a.kW == 3 && a.T % 3 == 0;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -462,6 +690,12 @@ XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, i
     for (uint32_t f = 0; f < a.Fo; f++) {
       const float* wf = wT + static_cast<size_t>(f) * a.T * a.C;
       uint32_t w0 = 0;
+      if (k3 && (a.C == 8 || a.C == 16))
+        for (; w0 + 8 <= a.Wo; w0 += 8) {
+          const uint8_t* pg = prow + static_cast<size_t>(w0) * a.xsW;
+          const __m256 sums = a.C == 8 ? dot8k3c8(pg, a.xsW / 4, wf, toffs, a.T / 3) : dot8k3c16(pg, a.xsW / 4, wf, toffs, a.T / 3);
+          storeGroup8(sums, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
+        }
       if (a.C % 8 == 0)
         for (; w0 + 8 <= a.Wo; w0 += 8)
           dotGroup8(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
@@ -862,7 +1096,7 @@ napi_value FilterGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits, mul2], rows)
+// convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits, mul2, kW], rows)
 napi_value ConvDot(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvDotArgs a;

@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
 import { native, setNativeEnabled } from '../lib/backend/native';
-import { paddedInput } from '../lib/backend/conv3d';
+import { paddedInput, setConvDotRowReuse } from '../lib/backend/conv3d';
+import { lrpConv3dPair } from '../lib/backend/fused-conv';
 import { upsampleTrilinear, upsampleTrilinearJs } from '../lib/explain/upsample';
 import { f32, free, type TensorInfo, type WasmBackend } from '../lib/backend/heap';
 import * as path from 'path';
@@ -155,4 +156,42 @@ test('the native trilinear resampling gives the same bits as the JS one (CAM map
     assert.equal(a.length, out[0] * out[1] * out[2]);
     assert.ok(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `${shape} -> ${out}`);
   }
+});
+
+test("the dot-product kernels' 3-wide row variant gives the bits of the generic one (8 and 16 channels, 1 and 2 filters, odd widths, LRP pairs)", (t) => {
+  if (!native()) {
+    t.skip('native kernels not running here');
+    return;
+  }
+  const calls = () => kernelCalls['convDot:native 3-wide'] ?? 0;
+  const before = calls();
+  // Transposed convolutions to 1 or 2 channels (the first layer's input gradient) and a forward one with 4 filters.
+  const run = () =>
+    tf.tidy(() => {
+      const out: Buffer[] = [];
+      for (const [C, Fo, W] of [[8, 1, 13], [16, 1, 16], [8, 2, 11], [16, 4, 9]] as const) {
+        const S = tf.randomNormal([2, 6, 5, W, C], 0, 1, 'float32', C + W);
+        const w = tf.randomNormal([3, 3, 3, Fo, C], 0, 1, 'float32', Fo + 3);
+        const g = tf.conv3dTranspose(S as tf.Tensor5D, w as tf.Tensor5D, [2, 6, 5, W, Fo], 1, 'same');
+        out.push(Buffer.from((g.dataSync() as Float32Array).slice().buffer));
+      }
+      // zB's two transposed convolutions in one pass (pair mode) on 8 channels, 13 wide (tail outputs included).
+      const S = tf.randomNormal([1, 5, 4, 13, 8], 0, 1, 'float32', 21);
+      const [w1, w2] = [22, 23].map((sd) => tf.randomNormal([3, 3, 3, 1, 8], 0, 1, 'float32', sd));
+      const [u1, u2] = [24, 25].map((sd) => tf.randomNormal([1, 5, 4, 13, 1], 0, 1, 'float32', sd));
+      const pair = lrpConv3dPair(S, [w1, w2], [u1, u2], null, 'same', [1, 5, 4, 13, 1]);
+      assert.ok(pair, 'the pair kernel runs');
+      out.push(Buffer.from((pair.dataSync() as Float32Array).slice().buffer));
+      return out;
+    });
+  setConvDotRowReuse(false);
+  let generic: Buffer[];
+  try {
+    generic = run();
+  } finally {
+    setConvDotRowReuse(true);
+  }
+  const rows = run();
+  assert.ok(calls() > before, "the dot-product kernel's row variant ran");
+  rows.forEach((b, i) => assert.ok(b.equals(generic[i]), `case ${i}: the row variant differs from the generic kernel`));
 });

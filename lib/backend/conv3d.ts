@@ -189,6 +189,16 @@ export interface Epilogue {
   second?: { x: TensorInfo; w: TensorInfo; bias?: TensorInfo };
 }
 
+let dotRowReuse = true;
+
+/**
+ * The native dot-product kernels' 3-wide row variant (each input loaded once for a kernel row's three taps, C = 8
+ * or 16; the same bits as the generic one): on by default, off for tests that compare the two.
+ */
+export function setConvDotRowReuse(on: boolean): void {
+  dotRowReuse = on;
+}
+
 /** float32 bits of v, as a non-negative integer (a kernel argument). */
 function floatBits(v: number): number {
   return new Uint32Array(new Float32Array([v]).buffer)[0];
@@ -573,7 +583,8 @@ function simdConv(
       const args = [ptr(backend, xp), ptr(backend, wT), ptr(backend, toffs), ptr(backend, out), Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsD * Dp];
       if (nk) {
         count('convDot:native');
-        nk.convDot(backend, [...args, ...post(backend), epilogue?.mul2 ? ptr(backend, epilogue.mul2) : 0], N * Do * Ho);
+        if (dotRowReuse && kW === 3 && (C === 8 || C === 16) && (kD * kH * kW) % 3 === 0) count('convDot:native 3-wide');
+        nk.convDot(backend, [...args, ...post(backend), epilogue?.mul2 ? ptr(backend, epilogue.mul2) : 0, dotRowReuse ? kW : 0], N * Do * Ho);
       } else rt.run('convDot', args, N * Do * Ho);
     }
   } finally {
