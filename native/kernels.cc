@@ -212,6 +212,144 @@ XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* 
   }
 }
 
+// convTile for one input channel and kW = 3 (a first layer: K = taps): each input value is broadcast once for the
+// three taps of a kernel row that read it (P + 2 broadcasts for 3P multiply-adds per filter vector instead of 3P);
+// per output the same FMAs in the same order (taps in offs order), so the same bits as convTile.
+XAI3D_TARGET inline void convK3P8F1(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs, uint32_t J,
+                                  float* y, const float* bias, const Post& post) {
+  __m256 a00 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a60 = _mm256_setzero_ps(), a70 = _mm256_setzero_ps();
+  for (uint32_t j = 0; j < J; j++) {
+    const uint8_t* pk = p + offs[3 * j];
+    const float* wk = w + static_cast<size_t>(3 * j) * Fo;
+    const __m256 w00 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 0);
+    const __m256 w10 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 0);
+    const __m256 w20 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 0);
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(0) * xsW));
+      a00 = _mm256_fmadd_ps(s, w00, a00);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(1) * xsW));
+      a10 = _mm256_fmadd_ps(s, w00, a10);
+      a00 = _mm256_fmadd_ps(s, w10, a00);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(2) * xsW));
+      a20 = _mm256_fmadd_ps(s, w00, a20);
+      a10 = _mm256_fmadd_ps(s, w10, a10);
+      a00 = _mm256_fmadd_ps(s, w20, a00);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(3) * xsW));
+      a30 = _mm256_fmadd_ps(s, w00, a30);
+      a20 = _mm256_fmadd_ps(s, w10, a20);
+      a10 = _mm256_fmadd_ps(s, w20, a10);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(4) * xsW));
+      a40 = _mm256_fmadd_ps(s, w00, a40);
+      a30 = _mm256_fmadd_ps(s, w10, a30);
+      a20 = _mm256_fmadd_ps(s, w20, a20);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(5) * xsW));
+      a50 = _mm256_fmadd_ps(s, w00, a50);
+      a40 = _mm256_fmadd_ps(s, w10, a40);
+      a30 = _mm256_fmadd_ps(s, w20, a30);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(6) * xsW));
+      a60 = _mm256_fmadd_ps(s, w00, a60);
+      a50 = _mm256_fmadd_ps(s, w10, a50);
+      a40 = _mm256_fmadd_ps(s, w20, a40);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(7) * xsW));
+      a70 = _mm256_fmadd_ps(s, w00, a70);
+      a60 = _mm256_fmadd_ps(s, w10, a60);
+      a50 = _mm256_fmadd_ps(s, w20, a50);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(8) * xsW));
+      a70 = _mm256_fmadd_ps(s, w10, a70);
+      a60 = _mm256_fmadd_ps(s, w20, a60);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(9) * xsW));
+      a70 = _mm256_fmadd_ps(s, w20, a70);
+    }
+  }
+  { float* yi = y + static_cast<size_t>(0) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a00, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(1) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a10, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(2) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a20, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(3) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a30, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(4) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a40, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(5) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a50, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(6) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a60, bias, post, yi + 0)); }
+  { float* yi = y + static_cast<size_t>(7) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a70, bias, post, yi + 0)); }
+}
+
+XAI3D_TARGET inline void convK3P4F2(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs, uint32_t J,
+                                  float* y, const float* bias, const Post& post) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+  for (uint32_t j = 0; j < J; j++) {
+    const uint8_t* pk = p + offs[3 * j];
+    const float* wk = w + static_cast<size_t>(3 * j) * Fo;
+    const __m256 w00 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 0);
+    const __m256 w01 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 8);
+    const __m256 w10 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 0);
+    const __m256 w11 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 8);
+    const __m256 w20 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 0);
+    const __m256 w21 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 8);
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(0) * xsW));
+      a00 = _mm256_fmadd_ps(s, w00, a00);
+      a01 = _mm256_fmadd_ps(s, w01, a01);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(1) * xsW));
+      a10 = _mm256_fmadd_ps(s, w00, a10);
+      a11 = _mm256_fmadd_ps(s, w01, a11);
+      a00 = _mm256_fmadd_ps(s, w10, a00);
+      a01 = _mm256_fmadd_ps(s, w11, a01);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(2) * xsW));
+      a20 = _mm256_fmadd_ps(s, w00, a20);
+      a21 = _mm256_fmadd_ps(s, w01, a21);
+      a10 = _mm256_fmadd_ps(s, w10, a10);
+      a11 = _mm256_fmadd_ps(s, w11, a11);
+      a00 = _mm256_fmadd_ps(s, w20, a00);
+      a01 = _mm256_fmadd_ps(s, w21, a01);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(3) * xsW));
+      a30 = _mm256_fmadd_ps(s, w00, a30);
+      a31 = _mm256_fmadd_ps(s, w01, a31);
+      a20 = _mm256_fmadd_ps(s, w10, a20);
+      a21 = _mm256_fmadd_ps(s, w11, a21);
+      a10 = _mm256_fmadd_ps(s, w20, a10);
+      a11 = _mm256_fmadd_ps(s, w21, a11);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(4) * xsW));
+      a30 = _mm256_fmadd_ps(s, w10, a30);
+      a31 = _mm256_fmadd_ps(s, w11, a31);
+      a20 = _mm256_fmadd_ps(s, w20, a20);
+      a21 = _mm256_fmadd_ps(s, w21, a21);
+    }
+    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(5) * xsW));
+      a30 = _mm256_fmadd_ps(s, w20, a30);
+      a31 = _mm256_fmadd_ps(s, w21, a31);
+    }
+  }
+  { float* yi = y + static_cast<size_t>(0) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a00, bias, post, yi + 0));
+    _mm256_storeu_ps(yi + 8, finish(a01, bias ? bias + 8 : nullptr, post, yi + 8)); }
+  { float* yi = y + static_cast<size_t>(1) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a10, bias, post, yi + 0));
+    _mm256_storeu_ps(yi + 8, finish(a11, bias ? bias + 8 : nullptr, post, yi + 8)); }
+  { float* yi = y + static_cast<size_t>(2) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a20, bias, post, yi + 0));
+    _mm256_storeu_ps(yi + 8, finish(a21, bias ? bias + 8 : nullptr, post, yi + 8)); }
+  { float* yi = y + static_cast<size_t>(3) * Fo;
+    _mm256_storeu_ps(yi + 0, finish(a30, bias, post, yi + 0));
+    _mm256_storeu_ps(yi + 8, finish(a31, bias ? bias + 8 : nullptr, post, yi + 8)); }
+}
+
 struct ConvArgs {
   uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
   uint32_t bias;  // byte offset of float32[Fo] added to every output, 0 for none
@@ -222,6 +360,7 @@ struct ConvArgs {
   // input with the same strides) with w2 [K, Fo] over offs2. Each tile computes term 1 into y, then term 2, adding
   // the stored value (addSelf) before the division: the bits of two calls in a row, without z going through memory.
   uint32_t xp2, w2, bias2;
+  uint32_t kW1;  // 3 when the input has one channel and the filter is 3 wide (offs[3j + e] = offs[3j] + e * xsW): the row variant
 };
 
 // The Post of a call: distances (in floats) from the output y to mul, add and divR.
@@ -248,6 +387,8 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
   const float* bias2 = dual && a.bias2 ? reinterpret_cast<const float*>(heap + a.bias2) : nullptr;
   const Post first = postOf(heap, a.y, nullptr, 0, 0, 0, 0, 0);
   if (dual) post.addSelf = true;
+  // One input channel (the channel stride is 4 bytes and K counts taps) with kW = 3: the row variant.
+  const bool k3 = a.kW1 == 3 && a.K % 3 == 0;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -257,6 +398,60 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
     float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
     const uint8_t* prow2 = dual ? heap + a.xp2 + (prow - (heap + a.xp)) : nullptr;
     uint32_t f = 0;
+    if (k3) {
+      // One input channel, kW = 3: the row variant for full tiles; the row's last outputs by the generic tiles below
+      // (the same bits either way). Two terms: each tile's first term, then its second, as in the generic path.
+      const uint32_t J = a.K / 3;
+      for (; f + 16 <= a.Fo; f += 16) {
+        uint32_t w0 = 0;
+        for (; w0 + 4 <= a.Wo; w0 += 4) {
+          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+          const size_t o = static_cast<size_t>(w0) * a.xsW;
+          if (dual) {
+            convK3P4F2(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, first);
+            convK3P4F2(prow2 + o, a.xsW, w2 + f, a.Fo, offs, J, yt, bias2 ? bias2 + f : nullptr, post);
+          } else {
+            convK3P4F2(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, post);
+          }
+        }
+        if (w0 < a.Wo) {
+          const int n = static_cast<int>(a.Wo - w0);
+          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+          const size_t o = static_cast<size_t>(w0) * a.xsW;
+          if (dual) {
+            convTileN<2>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
+            convTileN<2>(n, prow2 + o, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
+          } else {
+            convTileN<2>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
+          }
+        }
+      }
+      for (; f < a.Fo; f += 8) {
+        uint32_t w0 = 0;
+        for (; w0 + 8 <= a.Wo; w0 += 8) {
+          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+          const size_t o = static_cast<size_t>(w0) * a.xsW;
+          if (dual) {
+            convK3P8F1(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, first);
+            convK3P8F1(prow2 + o, a.xsW, w2 + f, a.Fo, offs, J, yt, bias2 ? bias2 + f : nullptr, post);
+          } else {
+            convK3P8F1(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, post);
+          }
+        }
+        if (w0 < a.Wo) {
+          const int n = static_cast<int>(a.Wo - w0);
+          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+          const size_t o = static_cast<size_t>(w0) * a.xsW;
+          if (dual) {
+            convTileN<1>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
+            convTileN<1>(n, prow2 + o, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
+          } else {
+            convTileN<1>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
+          }
+        }
+      }
+      continue;
+    }
     for (; f + 16 <= a.Fo; f += 16)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
         const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
@@ -1072,7 +1267,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits, xp2, w2, bias2], rows)
+// conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits, xp2, w2, bias2, kW1], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
   uint8_t* heap;
   ConvArgs a;

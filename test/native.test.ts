@@ -12,7 +12,7 @@ import { initBackend, type BackendInfo } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
 import { native, setNativeEnabled } from '../lib/backend/native';
 import { paddedInput, setConvDotRowReuse } from '../lib/backend/conv3d';
-import { lrpConv3dPair } from '../lib/backend/fused-conv';
+import { fusedConv3d, lrpConv3dPair, lrpConv3dTwoTerms } from '../lib/backend/fused-conv';
 import { upsampleTrilinear, upsampleTrilinearJs } from '../lib/explain/upsample';
 import { f32, free, type TensorInfo, type WasmBackend } from '../lib/backend/heap';
 import * as path from 'path';
@@ -158,12 +158,12 @@ test('the native trilinear resampling gives the same bits as the JS one (CAM map
   }
 });
 
-test("the dot-product kernels' 3-wide row variant gives the bits of the generic one (8 and 16 channels, 1 and 2 filters, odd widths, LRP pairs)", (t) => {
+test("the 3-wide row variants give the bits of the generic kernels (dot products on 8 and 16 channels, first-layer tiles, odd widths, LRP pairs and two-term passes)", (t) => {
   if (!native()) {
     t.skip('native kernels not running here');
     return;
   }
-  const calls = () => kernelCalls['convDot:native 3-wide'] ?? 0;
+  const calls = () => (kernelCalls['convDot:native 3-wide'] ?? 0) + (kernelCalls['conv:native 3-wide'] ?? 0) * 1e6;
   const before = calls();
   // Transposed convolutions to 1 or 2 channels (the first layer's input gradient) and a forward one with 4 filters.
   const run = () =>
@@ -174,6 +174,23 @@ test("the dot-product kernels' 3-wide row variant gives the bits of the generic 
         const w = tf.randomNormal([3, 3, 3, Fo, C], 0, 1, 'float32', Fo + 3);
         const g = tf.conv3dTranspose(S as tf.Tensor5D, w as tf.Tensor5D, [2, 6, 5, W, Fo], 1, 'same');
         out.push(Buffer.from((g.dataSync() as Float32Array).slice().buffer));
+      }
+      // First layers (one input channel) on the register tiles: 8, 16 and 24 filters, full and partial tiles, a row
+      // narrower than the kernels' 4, with the fused bias + ReLU, and zB's two forward terms in one pass.
+      for (const [Fo, W] of [[8, 13], [16, 14], [24, 9], [16, 3]] as const) {
+        const x = tf.randomNormal([2, 6, 5, W, 1], 0, 1, 'float32', Fo * W);
+        const w = tf.randomNormal([3, 3, 3, 1, Fo], 0, 1, 'float32', Fo + 1);
+        const b = tf.randomNormal([Fo], 0, 1, 'float32', Fo + 2) as tf.Tensor1D;
+        out.push(Buffer.from((tf.conv3d(x as tf.Tensor5D, w as tf.Tensor5D, 1, 'same').dataSync() as Float32Array).slice().buffer));
+        out.push(Buffer.from((fusedConv3d(x as tf.Tensor5D, w as tf.Tensor5D, b, 'valid', 'relu').dataSync() as Float32Array).slice().buffer));
+        if (W >= 4) {
+          const x2 = tf.randomNormal([2, 6, 5, W, 1], 0, 1, 'float32', Fo * W + 1);
+          const w2 = tf.randomNormal([3, 3, 3, 1, Fo], 0, 1, 'float32', Fo + 5);
+          const R = tf.randomNormal([2, 6, 5, W, Fo], 0, 1, 'float32', Fo + 6);
+          const two = lrpConv3dTwoTerms([{ u: x, w, b: null }, { u: x2, w: w2, b }], 'same', { r: R, eps: 1e-9 });
+          assert.ok(two, 'the two-term kernel runs');
+          out.push(Buffer.from((two.dataSync() as Float32Array).slice().buffer));
+        }
       }
       // zB's two transposed convolutions in one pass (pair mode) on 8 channels, 13 wide (tail outputs included).
       const S = tf.randomNormal([1, 5, 4, 13, 8], 0, 1, 'float32', 21);
@@ -192,6 +209,6 @@ test("the dot-product kernels' 3-wide row variant gives the bits of the generic 
     setConvDotRowReuse(true);
   }
   const rows = run();
-  assert.ok(calls() > before, "the dot-product kernel's row variant ran");
+  assert.ok(calls() - before > 1e6 && (calls() - before) % 1e6 > 0, 'both row variants ran');
   rows.forEach((b, i) => assert.ok(b.equals(generic[i]), `case ${i}: the row variant differs from the generic kernel`));
 });

@@ -192,8 +192,9 @@ export interface Epilogue {
 let dotRowReuse = true;
 
 /**
- * The native dot-product kernels' 3-wide row variant (each input loaded once for a kernel row's three taps, C = 8
- * or 16; the same bits as the generic one): on by default, off for tests that compare the two.
+ * The native kernels' 3-wide row variants (each input loaded once for a kernel row's three taps: the dot-product
+ * kernel for C = 8 or 16, the register tiles for one input channel; the same bits as the generic ones): on by
+ * default, off for tests that compare the two.
  */
 export function setConvDotRowReuse(on: boolean): void {
   dotRowReuse = on;
@@ -568,7 +569,10 @@ function simdConv(
       if (nk) {
         count(epilogue ? 'conv:native+epilogue' : 'conv:native');
         const second = epilogue?.second ? [ptr(backend, xp2!), ptr(backend, epilogue.second.w), epilogue.second.bias ? ptr(backend, epilogue.second.bias) : 0] : [0, 0, 0];
-        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0, ...post(backend), ...second], N * Do * Ho);
+        // One input channel and a 3-wide filter: the row variant (same bits), unless switched off for a comparison.
+        const kW1 = dotRowReuse && C === 1 && kW === 3 ? 3 : 0;
+        if (kW1) count('conv:native 3-wide');
+        nk.conv(backend, [...args, epilogue?.bias ? ptr(backend, epilogue.bias) : 0, epilogue?.relu ? 1 : 0, ...post(backend), ...second, kW1], N * Do * Ho);
       } else rt.run('conv', args, N * Do * Ho);
     } else {
       const T = kD * kH * kW;
