@@ -168,8 +168,8 @@ function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
   });
 }
 
-/** Relevance through a non-weight step. */
-function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf.Tensor {
+/** Relevance through a non-weight step; `y` is the step's output from the forward pass. */
+function passThrough(step: Step, a: tf.Tensor, y: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf.Tensor {
   return tf.tidy(() => {
     switch (step.kind) {
       case 'relu':
@@ -187,7 +187,9 @@ function passThrough(step: Step, a: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf
         return poolProportional(step, a, R);
       case 'maxpool3d':
         if (pool === 'proportional') return poolProportional(step, a, R);
-        return tf.grad((u: tf.Tensor) => tf.sum(tf.maxPool3d(u as tf.Tensor5D, step.poolSize!, step.strides!, step.padding!).mul(R)))(a);
+        // The gradient of sum(maxPool(u) R) at a, which is MaxPool3DGrad of dy = R (ones x R: the same bits), with the
+        // forward pass's pooled output: the kernel tf.grad would run, without pooling again.
+        return tf.engine().runKernel('MaxPool3DGrad', { dy: R, input: a, output: y }, { filterSize: step.poolSize!, strides: step.strides!, pad: step.padding!, dimRoundingMode: undefined } as never) as tf.Tensor;
       default:
         throw new Error(`no relevance rule for step ${step.kind}`);
     }
@@ -246,7 +248,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       const out = outSums;
       // ReLU and the input centering pass relevance on unchanged (and flatten only reshapes it): no pass, no new sum.
       const unchanged = s.kind === 'relu' || s.kind === 'center' || s.kind === 'flatten';
-      const next = unchanged ? (s.kind === 'flatten' ? R.reshape(inputs[i].shape) : R) : rule ? applyRule(s, rule, inputs[i], R, nonNeg[i], layerOutput(i)) : passThrough(s, inputs[i], R, assignment.pool);
+      const next = unchanged ? (s.kind === 'flatten' ? R.reshape(inputs[i].shape) : R) : rule ? applyRule(s, rule, inputs[i], R, nonNeg[i], layerOutput(i)) : passThrough(s, inputs[i], i === steps.length - 1 ? logits : inputs[i + 1], R, assignment.pool);
       const inn = unchanged ? out : perSampleSums(next);
       outSums = inn;
       const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
