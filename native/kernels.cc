@@ -1139,6 +1139,35 @@ void padRows(uint8_t* heap, const PadArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+// ------------------------------------------------------------------ row sums in float64
+// out[r] = sum of x[r * mid .. (r + 1) * mid) (float32 values, float64 sums): each row cut into blocks of 65536
+// values; a block is summed by four 4-lane float64 accumulators (value i to lane i mod 16, in order), its lanes then
+// in a fixed order; the blocks of a row in order. Blocks are shared out over the threads, so the work of one long row
+// (a batch of one) is parallel, and the result does not depend on the number of threads.
+constexpr int64_t kSumBlock = 65536;
+
+XAI3D_TARGET double blockSum(const float* x, int64_t n) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 u = _mm256_loadu_ps(x + i);
+    const __m256 v = _mm256_loadu_ps(x + i + 8);
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(u)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1)));
+    a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  alignas(32) double l[16];
+  _mm256_store_pd(l, a0);
+  _mm256_store_pd(l + 4, a1);
+  _mm256_store_pd(l + 8, a2);
+  _mm256_store_pd(l + 12, a3);
+  double s = 0;
+  for (int k = 0; k < 16; k++) s += l[k];
+  for (; i < n; i++) s += static_cast<double>(x[i]);
+  return s;
+}
+
 // ------------------------------------------------------------------ trilinear resampling
 // lib/explain/upsample.ts's upsampleTrilinear, the same arithmetic in the same order (doubles, one rounding to float32
 // per stored value: a + (b - a) * f, f stored as float32 first, as the JS code does), so the same bits. Compiled
@@ -1350,6 +1379,44 @@ napi_value Pad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// rowSums(heapU8, [x, rows, mid], out Float64Array [rows])
+napi_value RowSums(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (!pool) return throwError(env, "native kernels: start() was not called");
+  uint8_t* heap;
+  size_t heapLen;
+  uint32_t v[3];
+  napi_typedarray_type t;
+  size_t n, off;
+  void* d;
+  napi_value buf;
+  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 3) ||
+      napi_get_typedarray_info(env, argv[2], &t, &n, &d, &buf, &off) != napi_ok || t != napi_float64_array || n != v[1])
+    return throwError(env, "native rowSums: bad arguments");
+  const int64_t rows = v[1], mid = v[2];
+  if (static_cast<uint64_t>(v[0]) + static_cast<uint64_t>(rows) * mid * 4 > heapLen) return throwError(env, "native rowSums: rows outside the heap");
+  const int64_t nb = (mid + kSumBlock - 1) / kSumBlock;
+  std::vector<double> parts(static_cast<size_t>(rows * nb), 0.0);
+  const float* x = reinterpret_cast<const float*>(heap + v[0]);
+  parallelRows(rows * nb, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+      const int64_t r = b / nb, k = b - r * nb;
+      const int64_t start = k * kSumBlock;
+      const int64_t len = mid - start < kSumBlock ? mid - start : kSumBlock;
+      parts[static_cast<size_t>(b)] = blockSum(x + r * mid + start, len);
+    }
+  });
+  double* out = static_cast<double*>(d);
+  for (int64_t r = 0; r < rows; r++) {
+    double s = 0;
+    for (int64_t k = 0; k < nb; k++) s += parts[static_cast<size_t>(r * nb + k)];
+    out[r] = s;
+  }
+  return nullptr;
+}
+
 // upsample(src Float32Array [d*h*w], [d, h, w, D, H, W], out Float32Array [D*H*W])
 napi_value Upsample(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -1403,6 +1470,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convDot", nullptr, ConvDot, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"lrpPool2", nullptr, LrpPool2, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pad", nullptr, Pad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rowSums", nullptr, RowSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"upsample", nullptr, Upsample, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

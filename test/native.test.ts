@@ -12,7 +12,7 @@ import { initBackend, type BackendInfo } from '../lib/backend/select';
 import { kernelCalls } from '../lib/backend/kernels3d';
 import { native, setNativeEnabled } from '../lib/backend/native';
 import { paddedInput, setConvDotRowReuse } from '../lib/backend/conv3d';
-import { fusedConv3d, lrpConv3dPair, lrpConv3dTwoTerms } from '../lib/backend/fused-conv';
+import { fusedConv3d, lrpConv3dPair, lrpConv3dTwoTerms, perVolumeSums } from '../lib/backend/fused-conv';
 import { upsampleTrilinear, upsampleTrilinearJs } from '../lib/explain/upsample';
 import { f32, free, type TensorInfo, type WasmBackend } from '../lib/backend/heap';
 import * as path from 'path';
@@ -211,4 +211,39 @@ test("the 3-wide row variants give the bits of the generic kernels (dot products
   const rows = run();
   assert.ok(calls() - before > 1e6 && (calls() - before) % 1e6 > 0, 'both row variants ran');
   rows.forEach((b, i) => assert.ok(b.equals(generic[i]), `case ${i}: the row variant differs from the generic kernel`));
+});
+
+test('native per-volume float64 sums: the same on one thread as on two, and within float64 rounding of an exact sum', (t) => {
+  const nk = native();
+  if (!nk) {
+    t.skip('native kernels not running here');
+    return;
+  }
+  // 3 volumes of 70001 values (two blocks and a tail not a multiple of 16), values of mixed sign and size.
+  const n = 70001;
+  const vals = new Float32Array(3 * n).map((_, i) => Math.sin(i * 0.7) * 10 ** ((i % 7) - 3));
+  const x = tf.tensor2d(vals, [3, n]);
+  const threads = nk.threads;
+  try {
+    const two = perVolumeSums(x)!;
+    nk.setThreads(1);
+    const one = perVolumeSums(x)!;
+    assert.deepEqual(one, two, 'thread count');
+    for (let r = 0; r < 3; r++) {
+      // Exact reference: Neumaier-compensated sum of the float32 values.
+      let s = 0;
+      let c = 0;
+      for (let i = r * n; i < (r + 1) * n; i++) {
+        const v = vals[i];
+        const u = s + v;
+        c += Math.abs(s) >= Math.abs(v) ? s - u + v : v - u + s;
+        s = u;
+      }
+      const exact = s + c;
+      assert.ok(Math.abs(two[r] - exact) <= 1e-12 * vals.slice(r * n, (r + 1) * n).reduce((a, v) => a + Math.abs(v), 0), `row ${r}: ${two[r]} vs ${exact}`);
+    }
+  } finally {
+    nk.setThreads(threads);
+    x.dispose();
+  }
 });

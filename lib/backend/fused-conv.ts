@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { envSwitch } from '../env/switches';
 import { FUSED_CONV3D, LRP_CONV3D, LRP_POOL2, lrpConvRuns, lrpPool2Runs } from './conv3d';
 import { native } from './native';
+import { ptr, type TensorInfo, type WasmBackend } from './heap';
 import { activeKernels } from './kernel-common';
 import { simd } from './simd/index';
 import { RELU_GRAD } from './elementwise';
@@ -114,6 +115,23 @@ export function lrpConv3dPair(S: tf.Tensor, filters: [tf.Tensor, tf.Tensor], mul
   const inputs: Record<string, tf.Tensor> = { x: S, filter: filters[0], filter2: filters[1], mul: muls[0], mul2: muls[1] };
   if (acc) inputs.add = acc;
   return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: 0, inputShape: transposeTo } as never) as tf.Tensor;
+}
+
+/** Does perVolumeSums run here (native kernels under the wasm backend with xai3d's kernels; not tied to XAI3D_FUSED_CONV)? */
+export function nativeSumsAvailable(): boolean {
+  return native() !== undefined && activeKernels() === 'fast' && simd() !== undefined && tf.getBackend() === 'wasm';
+}
+
+/**
+ * The float64 sum of each volume's values of a float32 tensor [b, ...] with the native kernels (blocks of 65536 values
+ * over both threads, the same result on any number of threads), or null where they do not run. LRP's conservation
+ * audit: the relevance at every layer, 16 M values at a 128^3 first layer.
+ */
+export function perVolumeSums(t: tf.Tensor): number[] | null {
+  const nk = native();
+  if (!nk || !nativeSumsAvailable() || t.dtype !== 'float32' || t.rank < 1 || t.size === 0) return null;
+  const backend = tf.backend() as unknown as WasmBackend;
+  return Array.from(nk.rowSums(backend, ptr(backend, t as unknown as TensorInfo), t.shape[0], t.size / t.shape[0]));
 }
 
 /** LRP's proportional pooling a * R / s(window sum of a) over 2x2x2 windows at stride 2 in one pass, or null. */

@@ -22,6 +22,7 @@ interface Addon {
   convDot(heap: Uint8Array, args: number[], rows: number): void;
   pad(heap: Uint8Array, args: number[]): void;
   lrpPool2(heap: Uint8Array, args: number[], rows: number): void;
+  rowSums(heap: Uint8Array, args: number[], out: Float64Array): void;
   upsample(src: Float32Array, shapes: number[], out: Float32Array): void;
 }
 
@@ -39,6 +40,8 @@ export interface NativeKernels {
   pad(backend: WasmBackend, args: number[]): void;
   /** LRP's proportional 2x2x2 pooling, out = a * R / s(window sum of a): [a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits] over `rows` output rows. */
   lrpPool2(backend: WasmBackend, args: number[], rows: number): void;
+  /** Float64 sums of `rows` rows of `mid` float32 values at byte offset x (blocks of 65536 values; thread-count independent). */
+  rowSums(backend: WasmBackend, x: number, rows: number, mid: number): Float64Array;
   /** lib/explain/upsample.ts's trilinear resampling of src [d, h, w] into out [D, H, W], the same bits. */
   upsample(src: Float32Array, shape: [number, number, number], outShape: [number, number, number], out: Float32Array): void;
 }
@@ -87,6 +90,11 @@ export function startNative(threads: number): string | undefined {
     },
     lrpPool2(backend, args, rows) {
       addon.lrpPool2(backend.wasm.HEAPU8, args, rows);
+    },
+    rowSums(backend, x, rows, mid) {
+      const out = new Float64Array(rows);
+      addon.rowSums(backend.wasm.HEAPU8, [x, rows, mid], out);
+      return out;
     },
     upsample(src, shape, outShape, out) {
       addon.upsample(src, [...shape, ...outShape], out);

@@ -16,7 +16,7 @@ import { userRuleDefinitions } from './lrp/rules';
  * Version of what the explanation code computes (rules, CAM, upsampling): part of the cache key. Bump it whenever a
  * change alters the maps a method produces.
  */
-export const EXPLAIN_CODE_VERSION = 7;
+export const EXPLAIN_CODE_VERSION = 8;
 
 export interface CachedExplanation extends Explanation {
   indices: number[];

@@ -13,7 +13,7 @@ import { tidyValue } from '../../util/tidy';
 import { centeringStep, forwardChain, forwardStep, linear, modelChain, disposeChain, type Step } from '../chain';
 import { assignRules, describeRule, type AssignOptions, type PoolMode } from './composites';
 import { stabilisedDivide, usesLayerOutput, zbRule, type Rule, type RuleTerm } from './rules';
-import { lrpConv3d, lrpConv3dPair, lrpConv3dTwoTerms, lrpPool2 } from '../../backend/fused-conv';
+import { lrpConv3d, lrpConv3dPair, lrpConv3dTwoTerms, lrpPool2, nativeSumsAvailable, perVolumeSums } from '../../backend/fused-conv';
 import { sumValues } from '../../util/sum';
 
 export interface LayerAudit {
@@ -196,8 +196,9 @@ function passThrough(step: Step, a: tf.Tensor, y: tf.Tensor, R: tf.Tensor, pool:
   });
 }
 
+/** Sum per volume: in float64 on the native kernels (perVolumeSums), else tf.sum's float32 totals. */
 function perSampleSums(t: tf.Tensor): number[] {
-  return Array.from(tf.tidy(() => tf.sum(t.reshape([t.shape[0], -1]), 1)).dataSync());
+  return perVolumeSums(t) ?? Array.from(tf.tidy(() => tf.sum(t.reshape([t.shape[0], -1]), 1)).dataSync());
 }
 
 /**
@@ -273,6 +274,8 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       R = next;
     }
     const [, D, H, W, C] = x.shape;
+    // (outSums are the last step's input sums, float64 where perVolumeSums runs.)
+    const finalSums = nativeSumsAvailable() && R.dtype === 'float32' && R.size > 0 ? outSums : null;
     const withChannels = R.dataSync() as Float32Array;
     // One input channel (every model here): the map is the relevance itself, no reduction pass.
     const summed = C === 1 ? withChannels : (tf.sum(R, 4).dataSync() as Float32Array);
@@ -288,7 +291,8 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
       },
       classes,
       logits: logitValues,
-      relevanceSums: maps.map(sumValues),
+      // The input relevance's float64 totals where the audit has them (the native sums), else the maps' sums.
+      relevanceSums: finalSums ?? maps.map(sumValues),
       audit,
       rules: assignment.table,
       pool: assignment.pool,
