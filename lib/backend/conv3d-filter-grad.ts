@@ -7,7 +7,7 @@ import { simd, type SimdRuntime } from './simd/index';
 import { native } from './native';
 import { align8, alloc, count, dropView, f32, free, ptr, view, type KernelArgs, type TensorInfo, type WasmBackend } from './heap';
 import { CHUNK_ELEMENTS, fallback, isOnes, kernel, triple, type Shape5 } from './kernel-common';
-import { forEachWindowTap, paddedInput, tapOffsets } from './conv3d';
+import { forEachWindowTap, paddedInput, freePadded, tapOffsets } from './conv3d';
 
 export function conv3dBackpropFilterKernel(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs;
@@ -165,9 +165,9 @@ function simdBackpropFilter(
     return out;
   }
   const temps: TensorInfo[] = [];
+  let xp: TensorInfo = x;
   try {
-    const xp = paddedInput(backend, x, [Dp, Hp, Wp], front, top, left);
-    if (xp !== x) temps.push(xp);
+    xp = paddedInput(backend, x, [Dp, Hp, Wp], front, top, left);
     // dy with rows padded to a multiple of 8 filters (dy itself when F already is one).
     let dyp = dy;
     if (Fs !== F) {
@@ -207,6 +207,7 @@ function simdBackpropFilter(
     return out;
   } finally {
     for (const t of temps) free(backend, t);
+    freePadded(backend, xp, x);
   }
 }
 

@@ -60,19 +60,26 @@ export function align8(address: number): number {
   return Math.ceil(address / 8) * 8;
 }
 
+/** Views (see view): freeing one as a tensor would hand its address, not a block's, to the wasm allocator. */
+const views = new WeakSet<object>();
+
 export function free(backend: WasmBackend, t: TensorInfo): void {
+  if (views.has(t.dataId)) throw new Error('free() of a view into another tensor: release it with dropView (or freePadded)');
   backend.disposeData(t.dataId);
 }
 
 /** A tensor viewing `shape` elements of `base` from element `offset` on (no copy). Release with dropView. */
 export function view(backend: WasmBackend, base: TensorInfo, offset: number, shape: number[]): TensorInfo {
   const entry = backend.dataIdMap.get(base.dataId)!;
-  return backend.makeOutput(shape, 'float32', entry.memoryOffset + 4 * offset);
+  const v = backend.makeOutput(shape, 'float32', entry.memoryOffset + 4 * offset);
+  views.add(v.dataId);
+  return v;
 }
 
 /** Forget a view without freeing the memory it points into (which belongs to its base tensor). */
 export function dropView(backend: WasmBackend, v: TensorInfo): void {
   const entry = backend.dataIdMap.get(v.dataId);
+  views.delete(v.dataId);
   if (entry) {
     backend.wasm.tfjs.disposeData(entry.id);
     backend.dataIdMap.delete(v.dataId);
