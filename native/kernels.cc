@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -140,17 +141,19 @@ struct Post {
   bool addSelf = false;  // v = y[e] + v after add: the value already stored there (a first term's output)
 };
 
+// eps where v >= 0, else -eps (NaN: -eps): the sign term of LRP's stabiliser s(v) = v + eps sign(v).
+XAI3D_TARGET inline __m256 stabiliserOf(__m256 v, float eps) {
+  const __m256 pe = _mm256_set1_ps(eps);
+  return _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), pe), pe, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+}
+
 XAI3D_TARGET inline __m256 finish(__m256 v, const float* bias, const Post& p, const float* y) {
   if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
   if (p.relu) v = _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
   if (p.mul) v = _mm256_mul_ps(_mm256_loadu_ps(y + p.mul), v);
   if (p.add) v = _mm256_add_ps(_mm256_loadu_ps(y + p.add), v);
   if (p.addSelf) v = _mm256_add_ps(_mm256_loadu_ps(y), v);
-  if (p.divR) {
-    const __m256 pe = _mm256_set1_ps(p.eps);
-    const __m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
-    v = _mm256_div_ps(_mm256_loadu_ps(y + p.divR), _mm256_add_ps(v, _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), pe), pe, ge)));
-  }
+  if (p.divR) v = _mm256_div_ps(_mm256_loadu_ps(y + p.divR), _mm256_add_ps(v, stabiliserOf(v, p.eps)));
   return v;
 }
 
@@ -165,6 +168,129 @@ XAI3D_TARGET inline float finish1(float acc, const Post& p, const float* y) {
   }
   return _mm_cvtss_f32(v);
 }
+
+// The lane sums of eight accumulators at once, by a tree of horizontal adds: lane k of the result is
+// ((a_k[0] + a_k[1]) + (a_k[2] + a_k[3])) + ((a_k[4] + a_k[5]) + (a_k[6] + a_k[7])), the same formula for every k.
+XAI3D_TARGET inline __m256 tree8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6, __m256 a7) {
+  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+// Eight outputs of one filter (8 consecutive positions, Fo floats apart) through the epilogue.
+XAI3D_TARGET inline void storeGroup8(__m256 sums, float* y, uint32_t Fo, const Post& post) {
+  if (Fo == 1) {
+    _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
+  } else {
+    alignas(32) float v[8];
+    _mm256_store_ps(v, sums);
+    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = finish1(v[i], post, y + static_cast<size_t>(i) * Fo);
+  }
+}
+
+// ------------------------------------------------------------------ 3-wide row variants
+// For a filter 3 wide, the input at position q of a kernel row is read by the three taps e = 0, 1, 2 of the outputs
+// q - e. The row variants load (or broadcast) it once and update all three: P + 2 loads for 3P multiply-adds per
+// weight vector instead of 3P. Per output the updates still come in tap order (and channel blocks in order within a
+// tap), so each output's FMA chain, and its bits, are those of the generic kernels.
+// Accumulators: eight named members reached by a compile-time index (an array of __m256 GCC keeps in registers but
+// also stores to the stack on every update).
+struct Acc8 {
+  __m256 a0, a1, a2, a3, a4, a5, a6, a7;
+};
+
+XAI3D_TARGET inline Acc8 zeros8() {
+  const __m256 z = _mm256_setzero_ps();
+  return Acc8{z, z, z, z, z, z, z, z};
+}
+
+template <int I>
+XAI3D_TARGET inline __m256& acc(Acc8& A) {
+  static_assert(I >= 0 && I < 8, "accumulator index");
+  if constexpr (I == 0) return A.a0;
+  else if constexpr (I == 1) return A.a1;
+  else if constexpr (I == 2) return A.a2;
+  else if constexpr (I == 3) return A.a3;
+  else if constexpr (I == 4) return A.a4;
+  else if constexpr (I == 5) return A.a5;
+  else if constexpr (I == 6) return A.a6;
+  else return A.a7;
+}
+
+// The input x at row position Q, for P outputs with G weight vectors each (accumulator G * i + g): output i = Q - e
+// gets x * w[e][g] for the taps e with 0 <= i < P.
+template <int Q, int E, int P, int G>
+XAI3D_TARGET inline void rowTap(Acc8& A, __m256 x, const __m256 (&w)[3][G]) {
+  constexpr int i = Q - E;
+  if constexpr (i >= 0 && i < P) {
+    acc<G * i>(A) = _mm256_fmadd_ps(x, w[E][0], acc<G * i>(A));
+    if constexpr (G > 1) acc<G * i + 1>(A) = _mm256_fmadd_ps(x, w[E][1], acc<G * i + 1>(A));
+  }
+}
+
+template <int Q, int P, int G>
+XAI3D_TARGET inline void rowStep(Acc8& A, __m256 x, const __m256 (&w)[3][G]) {
+  rowTap<Q, 0, P, G>(A, x, w);
+  rowTap<Q, 1, P, G>(A, x, w);
+  rowTap<Q, 2, P, G>(A, x, w);
+}
+
+// The register tiles for one input channel (a first layer; K counts taps): P outputs times FV vectors of 8 filters,
+// each input broadcast once; the epilogue as convTile's.
+template <int P, int FV, int... Q>
+XAI3D_TARGET inline void convTileRow(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
+                                     uint32_t J, float* y, const float* bias, const Post& post, std::integer_sequence<int, Q...>) {
+  static_assert(P * FV == 8, "eight accumulators");
+  Acc8 A = zeros8();
+  for (uint32_t j = 0; j < J; j++) {
+    const uint8_t* pk = p + offs[3 * j];
+    __m256 wv[3][FV];
+    for (int e = 0; e < 3; e++)
+      for (int v = 0; v < FV; v++) wv[e][v] = _mm256_loadu_ps(w + static_cast<size_t>(3 * j + e) * Fo + 8 * v);
+    (rowStep<Q, P, FV>(A, _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(Q) * xsW)), wv), ...);
+  }
+  const __m256 r[8] = {A.a0, A.a1, A.a2, A.a3, A.a4, A.a5, A.a6, A.a7};
+  for (int i = 0; i < P; i++)
+    for (int v = 0; v < FV; v++) {
+      float* yi = y + static_cast<size_t>(i) * Fo + 8 * v;
+      _mm256_storeu_ps(yi, finish(r[FV * i + v], bias ? bias + 8 * v : nullptr, post, yi));
+    }
+}
+
+template <int P, int FV>
+XAI3D_TARGET inline void convTileRow(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
+                                     uint32_t J, float* y, const float* bias, const Post& post) {
+  convTileRow<P, FV>(p, xsW, w, Fo, offs, J, y, bias, post, std::make_integer_sequence<int, P + 2>{});
+}
+
+// The dot-product kernel's groups on CB blocks of 8 channels and NF filters (accumulator NF * i + f: output i of
+// filter f; P * NF = 8), each input vector loaded once per block; reduced by tree8 (lane k = accumulator k).
+template <int Q, int P, int NF, int CB>
+XAI3D_TARGET inline void dotStep(Acc8& A, const float* pk, size_t s, const __m256 (&wv)[CB][3][NF]) {
+  for (int b = 0; b < CB; b++) rowStep<Q, P, NF>(A, _mm256_loadu_ps(pk + static_cast<size_t>(Q) * s + 8 * b), wv[b]);
+}
+
+template <int P, int NF, int CB, int... Q>
+XAI3D_TARGET inline __m256 dotRow(const uint8_t* p, size_t s, const float* const (&wf)[NF], const int32_t* toffs, uint32_t J,
+                                  std::integer_sequence<int, Q...>) {
+  static_assert(P * NF == 8, "eight accumulators");
+  Acc8 A = zeros8();
+  for (uint32_t j = 0; j < J; j++) {
+    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
+    __m256 wv[CB][3][NF];
+    for (int b = 0; b < CB; b++)
+      for (int e = 0; e < 3; e++)
+        for (int f = 0; f < NF; f++) wv[b][e][f] = _mm256_loadu_ps(wf[f] + static_cast<size_t>(3 * j + e) * (8 * CB) + 8 * b);
+    (dotStep<Q, P, NF, CB>(A, pk, s, wv), ...);
+  }
+  return tree8(A.a0, A.a1, A.a2, A.a3, A.a4, A.a5, A.a6, A.a7);
+}
+
+template <int P, int NF, int CB>
+XAI3D_TARGET inline __m256 dotRow(const uint8_t* p, size_t s, const float* const (&wf)[NF], const int32_t* toffs, uint32_t J) {
+  return dotRow<P, NF, CB>(p, s, wf, toffs, J, std::make_integer_sequence<int, P + 2>{});
+}
+
 
 template <int P, int FV>
 XAI3D_TARGET inline void convTile(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
@@ -212,144 +338,6 @@ XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* 
   }
 }
 
-// convTile for one input channel and kW = 3 (a first layer: K = taps): each input value is broadcast once for the
-// three taps of a kernel row that read it (P + 2 broadcasts for 3P multiply-adds per filter vector instead of 3P);
-// per output the same FMAs in the same order (taps in offs order), so the same bits as convTile.
-XAI3D_TARGET inline void convK3P8F1(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs, uint32_t J,
-                                  float* y, const float* bias, const Post& post) {
-  __m256 a00 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a40 = _mm256_setzero_ps(), a50 = _mm256_setzero_ps(), a60 = _mm256_setzero_ps(), a70 = _mm256_setzero_ps();
-  for (uint32_t j = 0; j < J; j++) {
-    const uint8_t* pk = p + offs[3 * j];
-    const float* wk = w + static_cast<size_t>(3 * j) * Fo;
-    const __m256 w00 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 0);
-    const __m256 w10 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 0);
-    const __m256 w20 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 0);
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(0) * xsW));
-      a00 = _mm256_fmadd_ps(s, w00, a00);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(1) * xsW));
-      a10 = _mm256_fmadd_ps(s, w00, a10);
-      a00 = _mm256_fmadd_ps(s, w10, a00);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(2) * xsW));
-      a20 = _mm256_fmadd_ps(s, w00, a20);
-      a10 = _mm256_fmadd_ps(s, w10, a10);
-      a00 = _mm256_fmadd_ps(s, w20, a00);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(3) * xsW));
-      a30 = _mm256_fmadd_ps(s, w00, a30);
-      a20 = _mm256_fmadd_ps(s, w10, a20);
-      a10 = _mm256_fmadd_ps(s, w20, a10);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(4) * xsW));
-      a40 = _mm256_fmadd_ps(s, w00, a40);
-      a30 = _mm256_fmadd_ps(s, w10, a30);
-      a20 = _mm256_fmadd_ps(s, w20, a20);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(5) * xsW));
-      a50 = _mm256_fmadd_ps(s, w00, a50);
-      a40 = _mm256_fmadd_ps(s, w10, a40);
-      a30 = _mm256_fmadd_ps(s, w20, a30);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(6) * xsW));
-      a60 = _mm256_fmadd_ps(s, w00, a60);
-      a50 = _mm256_fmadd_ps(s, w10, a50);
-      a40 = _mm256_fmadd_ps(s, w20, a40);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(7) * xsW));
-      a70 = _mm256_fmadd_ps(s, w00, a70);
-      a60 = _mm256_fmadd_ps(s, w10, a60);
-      a50 = _mm256_fmadd_ps(s, w20, a50);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(8) * xsW));
-      a70 = _mm256_fmadd_ps(s, w10, a70);
-      a60 = _mm256_fmadd_ps(s, w20, a60);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(9) * xsW));
-      a70 = _mm256_fmadd_ps(s, w20, a70);
-    }
-  }
-  { float* yi = y + static_cast<size_t>(0) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a00, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(1) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a10, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(2) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a20, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(3) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a30, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(4) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a40, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(5) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a50, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(6) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a60, bias, post, yi + 0)); }
-  { float* yi = y + static_cast<size_t>(7) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a70, bias, post, yi + 0)); }
-}
-
-XAI3D_TARGET inline void convK3P4F2(const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs, uint32_t J,
-                                  float* y, const float* bias, const Post& post) {
-  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps(), a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-  for (uint32_t j = 0; j < J; j++) {
-    const uint8_t* pk = p + offs[3 * j];
-    const float* wk = w + static_cast<size_t>(3 * j) * Fo;
-    const __m256 w00 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 0);
-    const __m256 w01 = _mm256_loadu_ps(wk + static_cast<size_t>(0) * Fo + 8);
-    const __m256 w10 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 0);
-    const __m256 w11 = _mm256_loadu_ps(wk + static_cast<size_t>(1) * Fo + 8);
-    const __m256 w20 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 0);
-    const __m256 w21 = _mm256_loadu_ps(wk + static_cast<size_t>(2) * Fo + 8);
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(0) * xsW));
-      a00 = _mm256_fmadd_ps(s, w00, a00);
-      a01 = _mm256_fmadd_ps(s, w01, a01);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(1) * xsW));
-      a10 = _mm256_fmadd_ps(s, w00, a10);
-      a11 = _mm256_fmadd_ps(s, w01, a11);
-      a00 = _mm256_fmadd_ps(s, w10, a00);
-      a01 = _mm256_fmadd_ps(s, w11, a01);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(2) * xsW));
-      a20 = _mm256_fmadd_ps(s, w00, a20);
-      a21 = _mm256_fmadd_ps(s, w01, a21);
-      a10 = _mm256_fmadd_ps(s, w10, a10);
-      a11 = _mm256_fmadd_ps(s, w11, a11);
-      a00 = _mm256_fmadd_ps(s, w20, a00);
-      a01 = _mm256_fmadd_ps(s, w21, a01);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(3) * xsW));
-      a30 = _mm256_fmadd_ps(s, w00, a30);
-      a31 = _mm256_fmadd_ps(s, w01, a31);
-      a20 = _mm256_fmadd_ps(s, w10, a20);
-      a21 = _mm256_fmadd_ps(s, w11, a21);
-      a10 = _mm256_fmadd_ps(s, w20, a10);
-      a11 = _mm256_fmadd_ps(s, w21, a11);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(4) * xsW));
-      a30 = _mm256_fmadd_ps(s, w10, a30);
-      a31 = _mm256_fmadd_ps(s, w11, a31);
-      a20 = _mm256_fmadd_ps(s, w20, a20);
-      a21 = _mm256_fmadd_ps(s, w21, a21);
-    }
-    { const __m256 s = _mm256_broadcast_ss(reinterpret_cast<const float*>(pk + static_cast<size_t>(5) * xsW));
-      a30 = _mm256_fmadd_ps(s, w20, a30);
-      a31 = _mm256_fmadd_ps(s, w21, a31);
-    }
-  }
-  { float* yi = y + static_cast<size_t>(0) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a00, bias, post, yi + 0));
-    _mm256_storeu_ps(yi + 8, finish(a01, bias ? bias + 8 : nullptr, post, yi + 8)); }
-  { float* yi = y + static_cast<size_t>(1) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a10, bias, post, yi + 0));
-    _mm256_storeu_ps(yi + 8, finish(a11, bias ? bias + 8 : nullptr, post, yi + 8)); }
-  { float* yi = y + static_cast<size_t>(2) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a20, bias, post, yi + 0));
-    _mm256_storeu_ps(yi + 8, finish(a21, bias ? bias + 8 : nullptr, post, yi + 8)); }
-  { float* yi = y + static_cast<size_t>(3) * Fo;
-    _mm256_storeu_ps(yi + 0, finish(a30, bias, post, yi + 0));
-    _mm256_storeu_ps(yi + 8, finish(a31, bias ? bias + 8 : nullptr, post, yi + 8)); }
-}
-
 struct ConvArgs {
   uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
   uint32_t bias;  // byte offset of float32[Fo] added to every output, 0 for none
@@ -377,6 +365,17 @@ inline Post postOf(uint8_t* heap, uint32_t y, const float* bias, uint32_t relu, 
   return p;
 }
 
+// A run of n outputs of one row times 8 * FV filters: the row variant (one input channel, kW = 3, n = 8 / FV) or
+// the generic tile.
+template <int FV>
+XAI3D_TARGET void convRun(bool row, int n, const uint8_t* p, uint32_t xsW, const float* w, uint32_t Fo, const int32_t* offs,
+                          uint32_t K, float* y, const float* bias, const Post& post) {
+  if (row)
+    convTileRow<8 / FV, FV>(p, xsW, w, Fo, offs, K / 3, y, bias, post);
+  else
+    convTileN<FV>(n, p, xsW, w, Fo, offs, K, y, bias, post);
+}
+
 XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t r1) {
   const int32_t* offs = reinterpret_cast<const int32_t*>(heap + a.offs);
   const float* w = reinterpret_cast<const float*>(heap + a.w);
@@ -387,7 +386,8 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
   const float* bias2 = dual && a.bias2 ? reinterpret_cast<const float*>(heap + a.bias2) : nullptr;
   const Post first = postOf(heap, a.y, nullptr, 0, 0, 0, 0, 0);
   if (dual) post.addSelf = true;
-  // One input channel (the channel stride is 4 bytes and K counts taps) with kW = 3: the row variant.
+  // One input channel (the channel stride is 4 bytes and K counts taps) with kW = 3: the row variant for full runs
+  // (4 outputs x 16 filters, 8 x 8); otherwise, and for a row's last outputs, the generic tiles (6 x 16, 8 x 8).
   const bool k3 = a.kW1 == 3 && a.K % 3 == 0;
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
@@ -395,84 +395,30 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
     const int64_t d = q - n * a.Do;
     const int64_t h = r - q * a.Ho;
     const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
-    float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
     const uint8_t* prow2 = dual ? heap + a.xp2 + (prow - (heap + a.xp)) : nullptr;
+    float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
+    // The outputs [w0, w0 + n) of filters [f, f + 8 FV): the first term, then with two terms the second, which adds
+    // the stored first before its epilogue.
+    const auto tile = [&](auto fv, uint32_t w0, uint32_t f, int n, bool row) {
+      constexpr int FV = decltype(fv)::value;
+      float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
+      const size_t o = static_cast<size_t>(w0) * a.xsW;
+      convRun<FV>(row, n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, dual ? first : post);
+      if (dual) convRun<FV>(row, n, prow2 + o, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
+    };
+    const std::integral_constant<int, 2> two;
+    const std::integral_constant<int, 1> one;
+    const uint32_t step16 = k3 ? 4 : 6;
     uint32_t f = 0;
-    if (k3) {
-      // One input channel, kW = 3: the row variant for full tiles; the row's last outputs by the generic tiles below
-      // (the same bits either way). Two terms: each tile's first term, then its second, as in the generic path.
-      const uint32_t J = a.K / 3;
-      for (; f + 16 <= a.Fo; f += 16) {
-        uint32_t w0 = 0;
-        for (; w0 + 4 <= a.Wo; w0 += 4) {
-          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-          const size_t o = static_cast<size_t>(w0) * a.xsW;
-          if (dual) {
-            convK3P4F2(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, first);
-            convK3P4F2(prow2 + o, a.xsW, w2 + f, a.Fo, offs, J, yt, bias2 ? bias2 + f : nullptr, post);
-          } else {
-            convK3P4F2(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, post);
-          }
-        }
-        if (w0 < a.Wo) {
-          const int n = static_cast<int>(a.Wo - w0);
-          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-          const size_t o = static_cast<size_t>(w0) * a.xsW;
-          if (dual) {
-            convTileN<2>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
-            convTileN<2>(n, prow2 + o, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
-          } else {
-            convTileN<2>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
-          }
-        }
-      }
-      for (; f < a.Fo; f += 8) {
-        uint32_t w0 = 0;
-        for (; w0 + 8 <= a.Wo; w0 += 8) {
-          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-          const size_t o = static_cast<size_t>(w0) * a.xsW;
-          if (dual) {
-            convK3P8F1(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, first);
-            convK3P8F1(prow2 + o, a.xsW, w2 + f, a.Fo, offs, J, yt, bias2 ? bias2 + f : nullptr, post);
-          } else {
-            convK3P8F1(prow + o, a.xsW, w + f, a.Fo, offs, J, yt, bias ? bias + f : nullptr, post);
-          }
-        }
-        if (w0 < a.Wo) {
-          const int n = static_cast<int>(a.Wo - w0);
-          float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-          const size_t o = static_cast<size_t>(w0) * a.xsW;
-          if (dual) {
-            convTileN<1>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
-            convTileN<1>(n, prow2 + o, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
-          } else {
-            convTileN<1>(n, prow + o, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
-          }
-        }
-      }
-      continue;
-    }
     for (; f + 16 <= a.Fo; f += 16)
-      for (uint32_t w0 = 0; w0 < a.Wo; w0 += 6) {
-        const int n6 = static_cast<int>(a.Wo - w0 < 6 ? a.Wo - w0 : 6);
-        float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-        if (dual) {
-          convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
-          convTileN<2>(n6, prow2 + static_cast<size_t>(w0) * a.xsW, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
-        } else {
-          convTileN<2>(n6, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
-        }
+      for (uint32_t w0 = 0; w0 < a.Wo; w0 += step16) {
+        const int m = static_cast<int>(a.Wo - w0 < step16 ? a.Wo - w0 : step16);
+        tile(two, w0, f, m, k3 && m == 4);
       }
     for (; f < a.Fo; f += 8)
       for (uint32_t w0 = 0; w0 < a.Wo; w0 += 8) {
-        const int n8 = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
-        float* yt = yrow + static_cast<size_t>(w0) * a.Fo + f;
-        if (dual) {
-          convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, first);
-          convTileN<1>(n8, prow2 + static_cast<size_t>(w0) * a.xsW, a.xsW, w2 + f, a.Fo, offs, a.K, yt, bias2 ? bias2 + f : nullptr, post);
-        } else {
-          convTileN<1>(n8, prow + static_cast<size_t>(w0) * a.xsW, a.xsW, w + f, a.Fo, offs, a.K, yt, bias ? bias + f : nullptr, post);
-        }
+        const int m = static_cast<int>(a.Wo - w0 < 8 ? a.Wo - w0 : 8);
+        tile(one, w0, f, m, k3 && m == 8);
       }
   }
 }
@@ -526,301 +472,36 @@ XAI3D_TARGET inline void dotGroup(const uint8_t* p, uint32_t xsW, const float* w
   if constexpr (G > 3) y[3 * static_cast<size_t>(Fo)] = finish1(hsum8(a3), post, y + 3 * static_cast<size_t>(Fo));
 }
 
-// The lane sums of eight accumulators at once, by a tree of horizontal adds: lane k of the result is
-// ((a_k[0] + a_k[1]) + (a_k[2] + a_k[3])) + ((a_k[4] + a_k[5]) + (a_k[6] + a_k[7])), the same formula for every k.
-XAI3D_TARGET inline __m256 tree8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6, __m256 a7) {
-  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-  return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+// P consecutive outputs of NF filters at once (P * NF = 8 independent FMA chains, enough to hide the FMA latency; C a
+// multiple of 8): accumulator NF * i + f is output i of filter f, the input loaded once for all filters; the eight
+// lane sums reduced together by tree8 (lane k = accumulator k). Per output and filter the same chain whatever NF.
+template <int I, int NF>
+XAI3D_TARGET inline void dotTap(Acc8& A, const float* q, size_t s, const __m256 (&v)[NF]) {
+  const __m256 x = _mm256_loadu_ps(q + I * s);
+  acc<NF * I>(A) = _mm256_fmadd_ps(x, v[0], acc<NF * I>(A));
+  if constexpr (NF > 1) acc<NF * I + 1>(A) = _mm256_fmadd_ps(x, v[1], acc<NF * I + 1>(A));
 }
 
-// Eight outputs of one filter (8 consecutive positions, Fo floats apart) through the epilogue.
-XAI3D_TARGET inline void storeGroup8(__m256 sums, float* y, uint32_t Fo, const Post& post) {
-  if (Fo == 1) {
-    _mm256_storeu_ps(y, finish(sums, nullptr, post, y));
-  } else {
-    alignas(32) float v[8];
-    _mm256_store_ps(v, sums);
-    for (int i = 0; i < 8; i++) y[static_cast<size_t>(i) * Fo] = finish1(v[i], post, y + static_cast<size_t>(i) * Fo);
-  }
-}
-
-// Eight consecutive outputs at once (eight independent FMA chains, enough to hide the FMA latency), for C a multiple
-// of 8; the eight lane sums reduced together by a tree of horizontal adds.
-XAI3D_TARGET inline void dotGroup8(const uint8_t* p, uint32_t xsW, const float* wf, const int32_t* toffs, uint32_t T,
-                                   uint32_t C, float* y, uint32_t Fo, const Post& post) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+template <int P, int NF, int... I>
+XAI3D_TARGET inline __m256 dotGroups(const uint8_t* p, uint32_t xsW, const float* const (&wf)[NF], const int32_t* toffs, uint32_t T,
+                                     uint32_t C, std::integer_sequence<int, I...>) {
+  static_assert(P * NF == 8, "eight accumulators");
+  Acc8 A = zeros8();
   const size_t s = xsW / 4;
   for (uint32_t t = 0; t < T; t++) {
     const float* pk = reinterpret_cast<const float*>(p + toffs[t]);
-    const float* pw = wf + static_cast<size_t>(t) * C;
     for (uint32_t c = 0; c < C; c += 8) {
-      const __m256 v = _mm256_loadu_ps(pw + c);
-      const float* q = pk + c;
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q), v, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + s), v, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 2 * s), v, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 3 * s), v, a3);
-      a4 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 4 * s), v, a4);
-      a5 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 5 * s), v, a5);
-      a6 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 6 * s), v, a6);
-      a7 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 7 * s), v, a7);
+      __m256 v[NF];
+      for (int f = 0; f < NF; f++) v[f] = _mm256_loadu_ps(wf[f] + static_cast<size_t>(t) * C + c);
+      (dotTap<I, NF>(A, pk + c, s, v), ...);
     }
   }
-  storeGroup8(tree8(a0, a1, a2, a3, a4, a5, a6, a7), y, Fo, post);
+  return tree8(A.a0, A.a1, A.a2, A.a3, A.a4, A.a5, A.a6, A.a7);
 }
 
-// Four consecutive outputs of two filters at once (C a multiple of 8): accumulator 2i + f is output i of filter f,
-// each with the FMA chain of dotGroup8 and reduced by the same tree, so the same bits as dotGroup8 per filter; the
-// input is loaded once for both filters. d[2i + f] = the dot product.
-XAI3D_TARGET inline void dotPair4(const uint8_t* p, uint32_t xsW, const float* wf0, const float* wf1, const int32_t* toffs,
-                                  uint32_t T, uint32_t C, float d[8]) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  const size_t s = xsW / 4;
-  for (uint32_t t = 0; t < T; t++) {
-    const float* pk = reinterpret_cast<const float*>(p + toffs[t]);
-    const float* pw0 = wf0 + static_cast<size_t>(t) * C;
-    const float* pw1 = wf1 + static_cast<size_t>(t) * C;
-    for (uint32_t c = 0; c < C; c += 8) {
-      const __m256 v0 = _mm256_loadu_ps(pw0 + c);
-      const __m256 v1 = _mm256_loadu_ps(pw1 + c);
-      const float* q = pk + c;
-      __m256 x = _mm256_loadu_ps(q);
-      a0 = _mm256_fmadd_ps(x, v0, a0);
-      a1 = _mm256_fmadd_ps(x, v1, a1);
-      x = _mm256_loadu_ps(q + s);
-      a2 = _mm256_fmadd_ps(x, v0, a2);
-      a3 = _mm256_fmadd_ps(x, v1, a3);
-      x = _mm256_loadu_ps(q + 2 * s);
-      a4 = _mm256_fmadd_ps(x, v0, a4);
-      a5 = _mm256_fmadd_ps(x, v1, a5);
-      x = _mm256_loadu_ps(q + 3 * s);
-      a6 = _mm256_fmadd_ps(x, v0, a6);
-      a7 = _mm256_fmadd_ps(x, v1, a7);
-    }
-  }
-  _mm256_storeu_ps(d, tree8(a0, a1, a2, a3, a4, a5, a6, a7));
-}
-
-// dotGroup8 for kW = 3 and C = 8: the inputs of a kernel row are loaded once for its three taps (10 loads
-// for 24 multiply-adds per channel block instead of 27); per output the same FMAs in the same order (taps, then
-// channel blocks), and the same reduction tree: the same bits as dotGroup8.
-XAI3D_TARGET inline __m256 dot8k3c8(const uint8_t* p, size_t s, const float* wf, const int32_t* toffs, uint32_t J) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  for (uint32_t j = 0; j < J; j++) {
-    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
-    const float* pw = wf + static_cast<size_t>(j) * 24;
-    const __m256 w00 = _mm256_loadu_ps(pw + 0);
-    const __m256 w10 = _mm256_loadu_ps(pw + 8);
-    const __m256 w20 = _mm256_loadu_ps(pw + 16);
-    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 0);
-      a0 = _mm256_fmadd_ps(x, w00, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 0);
-      a1 = _mm256_fmadd_ps(x, w00, a1);
-      a0 = _mm256_fmadd_ps(x, w10, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 0);
-      a2 = _mm256_fmadd_ps(x, w00, a2);
-      a1 = _mm256_fmadd_ps(x, w10, a1);
-      a0 = _mm256_fmadd_ps(x, w20, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 0);
-      a3 = _mm256_fmadd_ps(x, w00, a3);
-      a2 = _mm256_fmadd_ps(x, w10, a2);
-      a1 = _mm256_fmadd_ps(x, w20, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 0);
-      a4 = _mm256_fmadd_ps(x, w00, a4);
-      a3 = _mm256_fmadd_ps(x, w10, a3);
-      a2 = _mm256_fmadd_ps(x, w20, a2);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 0);
-      a5 = _mm256_fmadd_ps(x, w00, a5);
-      a4 = _mm256_fmadd_ps(x, w10, a4);
-      a3 = _mm256_fmadd_ps(x, w20, a3);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 0);
-      a6 = _mm256_fmadd_ps(x, w00, a6);
-      a5 = _mm256_fmadd_ps(x, w10, a5);
-      a4 = _mm256_fmadd_ps(x, w20, a4);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w00, a7);
-      a6 = _mm256_fmadd_ps(x, w10, a6);
-      a5 = _mm256_fmadd_ps(x, w20, a5);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w10, a7);
-      a6 = _mm256_fmadd_ps(x, w20, a6);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w20, a7);
-    }
-  }
-  return tree8(a0, a1, a2, a3, a4, a5, a6, a7);
-}
-
-// dotGroup8 for kW = 3 and C = 16: the inputs of a kernel row are loaded once for its three taps (10 loads
-// for 24 multiply-adds per channel block instead of 27); per output the same FMAs in the same order (taps, then
-// channel blocks), and the same reduction tree: the same bits as dotGroup8.
-XAI3D_TARGET inline __m256 dot8k3c16(const uint8_t* p, size_t s, const float* wf, const int32_t* toffs, uint32_t J) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  for (uint32_t j = 0; j < J; j++) {
-    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
-    const float* pw = wf + static_cast<size_t>(j) * 48;
-    const __m256 w00 = _mm256_loadu_ps(pw + 0);
-    const __m256 w01 = _mm256_loadu_ps(pw + 8);
-    const __m256 w10 = _mm256_loadu_ps(pw + 16);
-    const __m256 w11 = _mm256_loadu_ps(pw + 24);
-    const __m256 w20 = _mm256_loadu_ps(pw + 32);
-    const __m256 w21 = _mm256_loadu_ps(pw + 40);
-    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 0);
-      a0 = _mm256_fmadd_ps(x, w00, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 0 * s + 8);
-      a0 = _mm256_fmadd_ps(x, w01, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 0);
-      a1 = _mm256_fmadd_ps(x, w00, a1);
-      a0 = _mm256_fmadd_ps(x, w10, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 1 * s + 8);
-      a1 = _mm256_fmadd_ps(x, w01, a1);
-      a0 = _mm256_fmadd_ps(x, w11, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 0);
-      a2 = _mm256_fmadd_ps(x, w00, a2);
-      a1 = _mm256_fmadd_ps(x, w10, a1);
-      a0 = _mm256_fmadd_ps(x, w20, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 2 * s + 8);
-      a2 = _mm256_fmadd_ps(x, w01, a2);
-      a1 = _mm256_fmadd_ps(x, w11, a1);
-      a0 = _mm256_fmadd_ps(x, w21, a0);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 0);
-      a3 = _mm256_fmadd_ps(x, w00, a3);
-      a2 = _mm256_fmadd_ps(x, w10, a2);
-      a1 = _mm256_fmadd_ps(x, w20, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 3 * s + 8);
-      a3 = _mm256_fmadd_ps(x, w01, a3);
-      a2 = _mm256_fmadd_ps(x, w11, a2);
-      a1 = _mm256_fmadd_ps(x, w21, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 0);
-      a4 = _mm256_fmadd_ps(x, w00, a4);
-      a3 = _mm256_fmadd_ps(x, w10, a3);
-      a2 = _mm256_fmadd_ps(x, w20, a2);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 4 * s + 8);
-      a4 = _mm256_fmadd_ps(x, w01, a4);
-      a3 = _mm256_fmadd_ps(x, w11, a3);
-      a2 = _mm256_fmadd_ps(x, w21, a2);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 0);
-      a5 = _mm256_fmadd_ps(x, w00, a5);
-      a4 = _mm256_fmadd_ps(x, w10, a4);
-      a3 = _mm256_fmadd_ps(x, w20, a3);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 5 * s + 8);
-      a5 = _mm256_fmadd_ps(x, w01, a5);
-      a4 = _mm256_fmadd_ps(x, w11, a4);
-      a3 = _mm256_fmadd_ps(x, w21, a3);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 0);
-      a6 = _mm256_fmadd_ps(x, w00, a6);
-      a5 = _mm256_fmadd_ps(x, w10, a5);
-      a4 = _mm256_fmadd_ps(x, w20, a4);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 6 * s + 8);
-      a6 = _mm256_fmadd_ps(x, w01, a6);
-      a5 = _mm256_fmadd_ps(x, w11, a5);
-      a4 = _mm256_fmadd_ps(x, w21, a4);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w00, a7);
-      a6 = _mm256_fmadd_ps(x, w10, a6);
-      a5 = _mm256_fmadd_ps(x, w20, a5);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 7 * s + 8);
-      a7 = _mm256_fmadd_ps(x, w01, a7);
-      a6 = _mm256_fmadd_ps(x, w11, a6);
-      a5 = _mm256_fmadd_ps(x, w21, a5);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w10, a7);
-      a6 = _mm256_fmadd_ps(x, w20, a6);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 8 * s + 8);
-      a7 = _mm256_fmadd_ps(x, w11, a7);
-      a6 = _mm256_fmadd_ps(x, w21, a6);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 0);
-      a7 = _mm256_fmadd_ps(x, w20, a7);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 9 * s + 8);
-      a7 = _mm256_fmadd_ps(x, w21, a7);
-    }
-  }
-  return tree8(a0, a1, a2, a3, a4, a5, a6, a7);
-}
-
-// dotPair4 for kW = 3 and C = 8: four outputs of two filters, each input loaded once for its three taps; the
-// same FMAs per output and filter in the same order, the same tree: the same bits as dotPair4 (and dotGroup8).
-XAI3D_TARGET inline void dotPair4k3c8(const uint8_t* p, size_t s, const float* wf0, const float* wf1, const int32_t* toffs, uint32_t J, float d[8]) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-  for (uint32_t j = 0; j < J; j++) {
-    const float* pk = reinterpret_cast<const float*>(p + toffs[3 * j]);
-    const float* pw0 = wf0 + static_cast<size_t>(j) * 24;
-    const float* pw1 = wf1 + static_cast<size_t>(j) * 24;
-    const __m256 w00 = _mm256_loadu_ps(pw0 + 0);
-    const __m256 w01 = _mm256_loadu_ps(pw1 + 0);
-    const __m256 w10 = _mm256_loadu_ps(pw0 + 8);
-    const __m256 w11 = _mm256_loadu_ps(pw1 + 8);
-    const __m256 w20 = _mm256_loadu_ps(pw0 + 16);
-    const __m256 w21 = _mm256_loadu_ps(pw1 + 16);
-    { const __m256 x = _mm256_loadu_ps(pk + 0 * s);
-      a0 = _mm256_fmadd_ps(x, w00, a0);
-      a1 = _mm256_fmadd_ps(x, w01, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 1 * s);
-      a2 = _mm256_fmadd_ps(x, w00, a2);
-      a3 = _mm256_fmadd_ps(x, w01, a3);
-      a0 = _mm256_fmadd_ps(x, w10, a0);
-      a1 = _mm256_fmadd_ps(x, w11, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 2 * s);
-      a4 = _mm256_fmadd_ps(x, w00, a4);
-      a5 = _mm256_fmadd_ps(x, w01, a5);
-      a2 = _mm256_fmadd_ps(x, w10, a2);
-      a3 = _mm256_fmadd_ps(x, w11, a3);
-      a0 = _mm256_fmadd_ps(x, w20, a0);
-      a1 = _mm256_fmadd_ps(x, w21, a1);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 3 * s);
-      a6 = _mm256_fmadd_ps(x, w00, a6);
-      a7 = _mm256_fmadd_ps(x, w01, a7);
-      a4 = _mm256_fmadd_ps(x, w10, a4);
-      a5 = _mm256_fmadd_ps(x, w11, a5);
-      a2 = _mm256_fmadd_ps(x, w20, a2);
-      a3 = _mm256_fmadd_ps(x, w21, a3);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 4 * s);
-      a6 = _mm256_fmadd_ps(x, w10, a6);
-      a7 = _mm256_fmadd_ps(x, w11, a7);
-      a4 = _mm256_fmadd_ps(x, w20, a4);
-      a5 = _mm256_fmadd_ps(x, w21, a5);
-    }
-    { const __m256 x = _mm256_loadu_ps(pk + 5 * s);
-      a6 = _mm256_fmadd_ps(x, w20, a6);
-      a7 = _mm256_fmadd_ps(x, w21, a7);
-    }
-  }
-  _mm256_storeu_ps(d, tree8(a0, a1, a2, a3, a4, a5, a6, a7));
+template <int P, int NF>
+XAI3D_TARGET inline __m256 dotGroups(const uint8_t* p, uint32_t xsW, const float* const (&wf)[NF], const int32_t* toffs, uint32_t T, uint32_t C) {
+  return dotGroups<P, NF>(p, xsW, wf, toffs, T, C, std::make_integer_sequence<int, P>{});
 }
 
 // Pair mode of convDot (mul2 != 0): two filters (Fo = 2) whose products with their own inputs are summed into one
@@ -833,6 +514,7 @@ XAI3D_TARGET void convDotPairRows(uint8_t* heap, const ConvDotArgs& a, const Pos
   const ptrdiff_t m2 = (static_cast<ptrdiff_t>(a.mul2) - static_cast<ptrdiff_t>(a.y)) / 4;
   const Post none{nullptr, false, 0, 0, 0, 0.0f};
   const uint32_t W8 = a.Wo & ~7u;
+  const float* const pairW[2] = {w0, w1};
   for (int64_t r = r0; r < r1; r++) {
     const int64_t q = r / a.Ho;
     const int64_t n = q / a.Do;
@@ -849,9 +531,9 @@ XAI3D_TARGET void convDotPairRows(uint8_t* heap, const ConvDotArgs& a, const Pos
     for (; w < W8; w += 4) {
       alignas(32) float dd[8];
       if (a.kW == 3 && a.T % 3 == 0 && a.C == 8)
-        dotPair4k3c8(prow + static_cast<size_t>(w) * a.xsW, a.xsW / 4, w0, w1, toffs, a.T / 3, dd);
+        _mm256_store_ps(dd, dotRow<4, 2, 1>(prow + static_cast<size_t>(w) * a.xsW, a.xsW / 4, pairW, toffs, a.T / 3));
       else
-        dotPair4(prow + static_cast<size_t>(w) * a.xsW, a.xsW, w0, w1, toffs, a.T, a.C, dd);
+        _mm256_store_ps(dd, dotGroups<4, 2>(prow + static_cast<size_t>(w) * a.xsW, a.xsW, pairW, toffs, a.T, a.C));
       for (int i = 0; i < 4; i++) put(w + i, dd[2 * i], dd[2 * i + 1]);
     }
     // The last Wo % 8 outputs as convDotRows computes them (dotGroup<4>, then dotGroup<1>), each filter on its own.
@@ -888,12 +570,15 @@ XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, i
       if (k3 && (a.C == 8 || a.C == 16))
         for (; w0 + 8 <= a.Wo; w0 += 8) {
           const uint8_t* pg = prow + static_cast<size_t>(w0) * a.xsW;
-          const __m256 sums = a.C == 8 ? dot8k3c8(pg, a.xsW / 4, wf, toffs, a.T / 3) : dot8k3c16(pg, a.xsW / 4, wf, toffs, a.T / 3);
+          const float* const ws[1] = {wf};
+          const __m256 sums = a.C == 8 ? dotRow<8, 1, 1>(pg, a.xsW / 4, ws, toffs, a.T / 3) : dotRow<8, 1, 2>(pg, a.xsW / 4, ws, toffs, a.T / 3);
           storeGroup8(sums, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
         }
       if (a.C % 8 == 0)
-        for (; w0 + 8 <= a.Wo; w0 += 8)
-          dotGroup8(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
+        for (; w0 + 8 <= a.Wo; w0 += 8) {
+          const float* const ws[1] = {wf};
+          storeGroup8(dotGroups<8, 1>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, ws, toffs, a.T, a.C), yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
+        }
       for (; w0 + 4 <= a.Wo; w0 += 4)
         dotGroup<4>(prow + static_cast<size_t>(w0) * a.xsW, a.xsW, wf, toffs, a.T, a.C, yrow + static_cast<size_t>(w0) * a.Fo + f, a.Fo, post);
       for (; w0 < a.Wo; w0++)
@@ -912,43 +597,16 @@ struct PoolArgs {
   uint32_t a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits;
 };
 
-template <typename V, typename Ops>
 XAI3D_TARGET inline void poolWindow(const uint8_t* pa, uint8_t* po, const float* pr, const PoolArgs& g, float eps) {
   const uint32_t o[8] = {0, g.sW, g.sH, g.sH + g.sW, g.sD, g.sD + g.sW, g.sD + g.sH, g.sD + g.sH + g.sW};
-  V m = Ops::load(reinterpret_cast<const float*>(pa));
-  for (int i = 1; i < 8; i++) m = Ops::add(m, Ops::load(reinterpret_cast<const float*>(pa + o[i])));
-  const V s = Ops::mul(Ops::mul(m, Ops::set(0.125f)), Ops::set(8.0f));
-  const V S = Ops::div(Ops::load(pr), Ops::add(s, Ops::sel(s, eps)));
-  const V q = Ops::mul(Ops::mul(S, Ops::set(8.0f)), Ops::set(0.125f));
-  for (int i = 0; i < 8; i++) Ops::store(reinterpret_cast<float*>(po + o[i]), Ops::mul(Ops::load(reinterpret_cast<const float*>(pa + o[i])), q));
+  const auto at = [&](int i) { return reinterpret_cast<const float*>(pa + o[i]); };
+  __m256 m = _mm256_loadu_ps(at(0));
+  for (int i = 1; i < 8; i++) m = _mm256_add_ps(m, _mm256_loadu_ps(at(i)));
+  const __m256 s = _mm256_mul_ps(_mm256_mul_ps(m, _mm256_set1_ps(0.125f)), _mm256_set1_ps(8.0f));
+  const __m256 S = _mm256_div_ps(_mm256_loadu_ps(pr), _mm256_add_ps(s, stabiliserOf(s, eps)));
+  const __m256 q = _mm256_mul_ps(_mm256_mul_ps(S, _mm256_set1_ps(8.0f)), _mm256_set1_ps(0.125f));
+  for (int i = 0; i < 8; i++) _mm256_storeu_ps(reinterpret_cast<float*>(po + o[i]), _mm256_mul_ps(_mm256_loadu_ps(at(i)), q));
 }
-
-struct Ops8 {
-  XAI3D_TARGET static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
-  XAI3D_TARGET static void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-  XAI3D_TARGET static __m256 set(float v) { return _mm256_set1_ps(v); }
-  XAI3D_TARGET static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-  XAI3D_TARGET static __m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
-  XAI3D_TARGET static __m256 div(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
-  // eps where v >= 0, else -eps (NaN: -eps)
-  XAI3D_TARGET static __m256 sel(__m256 v, float eps) {
-    const __m256 pe = _mm256_set1_ps(eps);
-    return _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), pe), pe, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
-  }
-};
-
-struct Ops4 {
-  XAI3D_TARGET static __m128 load(const float* p) { return _mm_loadu_ps(p); }
-  XAI3D_TARGET static void store(float* p, __m128 v) { _mm_storeu_ps(p, v); }
-  XAI3D_TARGET static __m128 set(float v) { return _mm_set1_ps(v); }
-  XAI3D_TARGET static __m128 add(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
-  XAI3D_TARGET static __m128 mul(__m128 a, __m128 b) { return _mm_mul_ps(a, b); }
-  XAI3D_TARGET static __m128 div(__m128 a, __m128 b) { return _mm_div_ps(a, b); }
-  XAI3D_TARGET static __m128 sel(__m128 v, float eps) {
-    const __m128 pe = _mm_set1_ps(eps);
-    return _mm_blendv_ps(_mm_sub_ps(_mm_setzero_ps(), pe), pe, _mm_cmpge_ps(v, _mm_setzero_ps()));
-  }
-};
 
 XAI3D_TARGET void poolRows(uint8_t* heap, const PoolArgs& g, int64_t r0, int64_t r1) {
   float eps;
@@ -964,9 +622,7 @@ XAI3D_TARGET void poolRows(uint8_t* heap, const PoolArgs& g, int64_t r0, int64_t
     for (uint32_t ow = 0; ow < g.Wo; ow++) {
       const int64_t b = base + 2 * static_cast<int64_t>(ow) * g.sW;
       const float* pr = prow + static_cast<size_t>(ow) * g.C;
-      uint32_t c = 0;
-      for (; c + 8 <= g.C; c += 8) poolWindow<__m256, Ops8>(heap + g.a + b + 4 * c, heap + g.out + b + 4 * c, pr + c, g, eps);
-      for (; c < g.C; c += 4) poolWindow<__m128, Ops4>(heap + g.a + b + 4 * c, heap + g.out + b + 4 * c, pr + c, g, eps);
+      for (uint32_t c = 0; c < g.C; c += 8) poolWindow(heap + g.a + b + 4 * c, heap + g.out + b + 4 * c, pr + c, g, eps);
     }
   }
 }
@@ -1338,7 +994,7 @@ napi_value LrpPool2(napi_env env, napi_callback_info info) {
   PoolArgs a;
   double rows;
   if (!kernelCall(env, info, "lrpPool2", &heap, &a, &rows)) return nullptr;
-  if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native lrpPool2: channels must be a multiple of 4");
+  if (a.C % 8 != 0 || a.C == 0) return throwError(env, "native lrpPool2: channels must be a multiple of 8");
   parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { poolRows(heap, a, r0, r1); });
   return nullptr;
 }
@@ -1379,27 +1035,21 @@ napi_value Pad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// rowSums(heapU8, [x, rows, mid], out Float64Array [rows])
+// rowSums(heapU8, [x, out, mid], rows): out (float64 [rows], 8-byte aligned) = the sums of rows of mid floats at x.
+struct RowSumArgs {
+  uint32_t x, out, mid;
+};
+
 napi_value RowSums(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (!pool) return throwError(env, "native kernels: start() was not called");
   uint8_t* heap;
-  size_t heapLen;
-  uint32_t v[3];
-  napi_typedarray_type t;
-  size_t n, off;
-  void* d;
-  napi_value buf;
-  if (argc != 3 || !heapOf(env, argv[0], &heap, &heapLen) || !readArgs(env, argv[1], v, 3) ||
-      napi_get_typedarray_info(env, argv[2], &t, &n, &d, &buf, &off) != napi_ok || t != napi_float64_array || n != v[1])
-    return throwError(env, "native rowSums: bad arguments");
-  const int64_t rows = v[1], mid = v[2];
-  if (static_cast<uint64_t>(v[0]) + static_cast<uint64_t>(rows) * mid * 4 > heapLen) return throwError(env, "native rowSums: rows outside the heap");
+  RowSumArgs a;
+  double rowsD;
+  if (!kernelCall(env, info, "rowSums", &heap, &a, &rowsD)) return nullptr;
+  if (a.out % 8 != 0) return throwError(env, "native rowSums: out must be 8-byte aligned");
+  const int64_t rows = static_cast<int64_t>(rowsD), mid = a.mid;
   const int64_t nb = (mid + kSumBlock - 1) / kSumBlock;
   std::vector<double> parts(static_cast<size_t>(rows * nb), 0.0);
-  const float* x = reinterpret_cast<const float*>(heap + v[0]);
+  const float* x = reinterpret_cast<const float*>(heap + a.x);
   parallelRows(rows * nb, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; b++) {
       const int64_t r = b / nb, k = b - r * nb;
@@ -1408,7 +1058,7 @@ napi_value RowSums(napi_env env, napi_callback_info info) {
       parts[static_cast<size_t>(b)] = blockSum(x + r * mid + start, len);
     }
   });
-  double* out = static_cast<double*>(d);
+  double* out = reinterpret_cast<double*>(heap + a.out);
   for (int64_t r = 0; r < rows; r++) {
     double s = 0;
     for (int64_t k = 0; k < nb; k++) s += parts[static_cast<size_t>(r * nb + k)];

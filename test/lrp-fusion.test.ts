@@ -109,6 +109,6 @@ test('the fused division R / s(z) has the bits of stabilisedDivide where z is 0,
   assert.ok(bytes(fused.dataSync()).equals(bytes(want.dataSync())), 'acc + u * conv');
   // Shapes the fused kernel does not take: null (the caller runs the ops), never a wrong answer.
   assert.equal(lrpConv3d(x, eye, 'valid', { mul: tf.zeros([1, 4, 4, 4, 1]) }), null, 'a multiplier of another shape');
-  assert.equal(lrpPool2(tf.zeros([1, 6, 6, 6, 3]), tf.zeros([1, 3, 3, 3, 3]), [2, 2, 2], [2, 2, 2], 'valid', 1e-9), null, 'channels not a multiple of 4');
+  assert.equal(lrpPool2(tf.zeros([1, 6, 6, 6, 4]), tf.zeros([1, 3, 3, 3, 4]), [2, 2, 2], [2, 2, 2], 'valid', 1e-9), null, 'channels not a multiple of 8');
   tf.dispose([x, eye, R, u, acc, fused, want]);
 });

@@ -360,7 +360,7 @@ export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
 /**
  * LRP's proportional pooling over 2x2x2 windows at stride 2 in one pass with the native kernels: a * S, S = R / s(the
  * window's sum of a), the same bits as avgPool2 x 8, Xai3dStabilisedDivide, x 8, avgPool2Grad and Multiply (inputs
- * outside every window get 0). Null when it does not apply (other windows, channels not a multiple of 4, no native
+ * outside every window get 0). Null when it does not apply (other windows, channels not a multiple of 8, no native
  * kernels); the caller then runs those kernels.
  */
 export const LRP_POOL2 = 'Xai3dLrpPool2';
@@ -372,7 +372,7 @@ export function lrpPool2Runs(aShape: number[], poolSize: number[], strides: numb
   const [, Do, Ho, Wo] = info.outShape;
   const two = [info.filterDepth, info.filterHeight, info.filterWidth, info.strideDepth, info.strideHeight, info.strideWidth].every((v) => v === 2);
   const p = info.padInfo;
-  return two && p.front === 0 && p.top === 0 && p.left === 0 && 2 * Do <= D && 2 * Ho <= H && 2 * Wo <= W && C % 4 === 0 && N * Do * Ho * Wo > 0;
+  return two && p.front === 0 && p.top === 0 && p.left === 0 && 2 * Do <= D && 2 * Ho <= H && 2 * Wo <= W && C % 8 === 0 && N * Do * Ho * Wo > 0;
 }
 
 export function lrpPool2Kernel(args: KernelArgs): TensorInfo {

@@ -13,7 +13,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { envSwitch } from '../env/switches';
-import type { WasmBackend } from './heap';
+import { align8, alloc, free, ptr, type WasmBackend } from './heap';
 
 interface Addon {
   start(threads: number): boolean;
@@ -22,7 +22,7 @@ interface Addon {
   convDot(heap: Uint8Array, args: number[], rows: number): void;
   pad(heap: Uint8Array, args: number[]): void;
   lrpPool2(heap: Uint8Array, args: number[], rows: number): void;
-  rowSums(heap: Uint8Array, args: number[], out: Float64Array): void;
+  rowSums(heap: Uint8Array, args: number[], rows: number): void;
   upsample(src: Float32Array, shapes: number[], out: Float32Array): void;
 }
 
@@ -92,9 +92,15 @@ export function startNative(threads: number): string | undefined {
       addon.lrpPool2(backend.wasm.HEAPU8, args, rows);
     },
     rowSums(backend, x, rows, mid) {
-      const out = new Float64Array(rows);
-      addon.rowSums(backend.wasm.HEAPU8, [x, rows, mid], out);
-      return out;
+      // float64 results in a scratch block of the heap (one spare float64 for the alignment).
+      const scratch = alloc(backend, [2 * rows + 2]);
+      try {
+        const out = align8(ptr(backend, scratch));
+        addon.rowSums(backend.wasm.HEAPU8, [x, out, mid], rows);
+        return new Float64Array(backend.wasm.HEAPU8.buffer, out, rows).slice();
+      } finally {
+        free(backend, scratch);
+      }
     },
     upsample(src, shape, outShape, out) {
       addon.upsample(src, [...shape, ...outShape], out);
