@@ -49,14 +49,18 @@ export function computeAndRead(f: () => tf.Tensor): void {
 
 /**
  * Time several functions round-robin: one warm-up call each, then `reps` rounds that call every function once, so
- * that drift in the machine's load (shared machines) falls on all of them alike. Medians per function.
+ * that drift in the machine's load (shared machines) falls on all of them alike. Medians per function. With
+ * `rotate`, round r starts at function r mod n: a function's cost can depend on what ran just before it (measured: the
+ * first LRP pass after a gradient pass at 128^3 took about 20 % longer than the next), and rotating spreads that over
+ * all of them instead of charging it to whichever comes first.
  */
-export async function timeInterleaved(fns: Record<string, () => unknown>, reps: number): Promise<Record<string, Timing>> {
+export async function timeInterleaved(fns: Record<string, () => unknown>, reps: number, opts: { rotate?: boolean } = {}): Promise<Record<string, Timing>> {
   const names = Object.keys(fns);
   for (const n of names) await fns[n]();
   const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < reps; r++) {
-    for (const n of names) {
+    const order = opts.rotate ? [...names.slice(r % names.length), ...names.slice(0, r % names.length)] : names;
+    for (const n of order) {
       const t0 = performance.now();
       await fns[n]();
       samples[n].push(performance.now() - t0);

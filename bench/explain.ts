@@ -3,7 +3,8 @@
  * and oasis-6conv (128^3, batch 1), each as a ratio to one forward pass and to one forward+backward pass (tf.grad of
  * the logit) of the same model measured in the same process; peak RSS of a 128^3 LRP in its own process.
  * The machines are shared VMs whose speed drifts within seconds, so each ratio is also given as the median (and
- * quartiles) of the per-round ratios: method and reference timed back to back in the same round.
+ * quartiles) of the per-round ratios: method and reference timed in the same round; the order of the methods is
+ * rotated from round to round (what ran just before changes a pass's time).
  * Targets: CAM <= 1.2x a forward pass, LRP composites <= 2x forward+backward (both models), 128^3 LRP peak RSS under
  * 2 GB; issue 18's for oasis-6conv at 128^3: CAM <= 1.05x a forward pass, LRP composites <= 1.5x forward+backward
  * (per-round medians).
@@ -54,6 +55,7 @@ async function measure(name: string, size: number, batch: number, reps: number):
       ...Object.fromEntries(METHODS.map(([label, opts]) => [label, () => explainTensor(model, x, opts)])),
     },
     reps,
+    { rotate: true },
   );
   const fwd = t.forward.medianMs;
   const fb = t['forward+backward'].medianMs;
