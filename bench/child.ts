@@ -50,9 +50,9 @@ export function computeAndRead(f: () => tf.Tensor): void {
 /**
  * Time several functions round-robin: one warm-up call each, then `reps` rounds that call every function once, so
  * that drift in the machine's load (shared machines) falls on all of them alike. Medians per function. With
- * `rotate`, round r starts at function r mod n: a function's cost can depend on what ran just before it (measured: the
- * first LRP pass after a gradient pass at 128^3 took about 20 % longer than the next), and rotating spreads that over
- * all of them instead of charging it to whichever comes first.
+ * `rotate`, round r starts at function r mod n: a function's cost can depend on what ran just before it (in two of
+ * three experiments the first LRP pass after a gradient pass at 128^3 took about 20 % longer than the next), and
+ * rotating spreads that over all of them instead of charging it to whichever comes first.
  */
 export async function timeInterleaved(fns: Record<string, () => unknown>, reps: number, opts: { rotate?: boolean } = {}): Promise<Record<string, Timing>> {
   const names = Object.keys(fns);
