@@ -338,6 +338,17 @@ XAI3D_TARGET void convTileN(int n, const uint8_t* p, uint32_t xsW, const float* 
   }
 }
 
+// The padded input's row under output row r = (n * Do + d) * Ho + h of a stride-1 convolution (Args: xp, Do, Ho
+// and the byte strides xsH, xsD, xsN).
+template <typename Args>
+inline const uint8_t* inputRow(const uint8_t* heap, const Args& a, int64_t r) {
+  const int64_t q = r / a.Ho;
+  const int64_t n = q / a.Do;
+  const int64_t d = q - n * a.Do;
+  const int64_t h = r - q * a.Ho;
+  return heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+}
+
 struct ConvArgs {
   uint32_t xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN;
   uint32_t bias;  // byte offset of float32[Fo] added to every output, 0 for none
@@ -390,11 +401,7 @@ XAI3D_TARGET void convRows(uint8_t* heap, const ConvArgs& a, int64_t r0, int64_t
   // (4 outputs x 16 filters, 8 x 8); otherwise, and for a row's last outputs, the generic tiles (6 x 16, 8 x 8).
   const bool k3 = a.kW1 == 3 && a.K % 3 == 0;
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t q = r / a.Ho;
-    const int64_t n = q / a.Do;
-    const int64_t d = q - n * a.Do;
-    const int64_t h = r - q * a.Ho;
-    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    const uint8_t* prow = inputRow(heap, a, r);
     const uint8_t* prow2 = dual ? heap + a.xp2 + (prow - (heap + a.xp)) : nullptr;
     float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
     // The outputs [w0, w0 + n) of filters [f, f + 8 FV): the first term, then with two terms the second, which adds
@@ -516,11 +523,7 @@ XAI3D_TARGET void convDotPairRows(uint8_t* heap, const ConvDotArgs& a, const Pos
   const uint32_t W8 = a.Wo & ~7u;
   const float* const pairW[2] = {w0, w1};
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t q = r / a.Ho;
-    const int64_t n = q / a.Do;
-    const int64_t d = q - n * a.Do;
-    const int64_t h = r - q * a.Ho;
-    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    const uint8_t* prow = inputRow(heap, a, r);
     float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo;
     const auto put = [&](uint32_t w, float d0, float d1) {
       float* y = yrow + w;
@@ -558,11 +561,7 @@ XAI3D_TARGET void convDotRows(uint8_t* heap, const ConvDotArgs& a, int64_t r0, i
   if (a.mul2) return convDotPairRows(heap, a, post, r0, r1);
   const bool k3 = a.kW == 3 && a.T % 3 == 0;
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t q = r / a.Ho;
-    const int64_t n = q / a.Do;
-    const int64_t d = q - n * a.Do;
-    const int64_t h = r - q * a.Ho;
-    const uint8_t* prow = heap + a.xp + n * static_cast<int64_t>(a.xsN) + d * a.xsD + h * a.xsH;
+    const uint8_t* prow = inputRow(heap, a, r);
     float* yrow = reinterpret_cast<float*>(heap + a.y) + static_cast<size_t>(r) * a.Wo * a.Fo;
     for (uint32_t f = 0; f < a.Fo; f++) {
       const float* wf = wT + static_cast<size_t>(f) * a.T * a.C;
@@ -952,16 +951,26 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// A kernel over output rows: fn(heapU8, [the fields of Args], rows) checks its arguments (check returns why they are
+// wrong, or nullptr) and runs rowsFn(heap, args, r0, r1) over the rows split across the pool's threads.
+template <typename Args, typename Check, typename Rows>
+napi_value rowKernel(napi_env env, napi_callback_info info, const char* name, Check check, Rows rowsFn) {
+  uint8_t* heap;
+  Args a;
+  double rows;
+  if (!kernelCall(env, info, name, &heap, &a, &rows)) return nullptr;
+  if (const char* why = check(a)) return throwError(env, why);
+  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { rowsFn(heap, a, r0, r1); });
+  return nullptr;
+}
+
 // conv(heapU8, [xp, w, offs, y, Do, Ho, Wo, Fo, K, xsW, xsH, xsD, xsN, bias, relu, mul, add, divR, epsBits, xp2, w2, bias2, kW1], rows)
 napi_value Conv(napi_env env, napi_callback_info info) {
-  uint8_t* heap;
-  ConvArgs a;
-  double rows;
-  if (!kernelCall(env, info, "conv", &heap, &a, &rows)) return nullptr;
-  if (a.Fo % 8 != 0 || a.Wo == 0) return throwError(env, "native conv: output channels must be a multiple of 8");
-  if (a.xp2 && (a.relu || a.mul || a.add || !a.w2)) return throwError(env, "native conv: two terms take a bias, a second filter and a division only");
-  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convRows(heap, a, r0, r1); });
-  return nullptr;
+  return rowKernel<ConvArgs>(env, info, "conv", [](const ConvArgs& a) -> const char* {
+    if (a.Fo % 8 != 0 || a.Wo == 0) return "native conv: output channels must be a multiple of 8";
+    if (a.xp2 && (a.relu || a.mul || a.add || !a.w2)) return "native conv: two terms take a bias, a second filter and a division only";
+    return nullptr;
+  }, convRows);
 }
 
 // filterGrad(heapU8, [xp, dy, offs, acc, nPlanes, Do, Ho, Wo, Fs, xsW, xsH, xsD, xsN, blockPlanes], Kp)
@@ -978,25 +987,18 @@ napi_value FilterGrad(napi_env env, napi_callback_info info) {
 
 // convDot(heapU8, [xp, wT, toffs, y, Do, Ho, Wo, Fo, T, C, xsW, xsH, xsD, xsN, mul, add, divR, epsBits, mul2, kW], rows)
 napi_value ConvDot(napi_env env, napi_callback_info info) {
-  uint8_t* heap;
-  ConvDotArgs a;
-  double rows;
-  if (!kernelCall(env, info, "convDot", &heap, &a, &rows)) return nullptr;
-  if (a.C % 4 != 0 || a.C == 0) return throwError(env, "native convDot: input channels must be a multiple of 4");
-  if (a.mul2 && (a.Fo != 2 || a.C % 8 != 0 || a.divR)) return throwError(env, "native convDot: pair mode needs 2 filters, channels a multiple of 8 and no division");
-  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { convDotRows(heap, a, r0, r1); });
-  return nullptr;
+  return rowKernel<ConvDotArgs>(env, info, "convDot", [](const ConvDotArgs& a) -> const char* {
+    if (a.C % 4 != 0 || a.C == 0) return "native convDot: input channels must be a multiple of 4";
+    if (a.mul2 && (a.Fo != 2 || a.C % 8 != 0 || a.divR)) return "native convDot: pair mode needs 2 filters, channels a multiple of 8 and no division";
+    return nullptr;
+  }, convDotRows);
 }
 
 // lrpPool2(heapU8, [a, R, out, Do, Ho, Wo, C, sW, sH, sD, sN, epsBits], rows)
 napi_value LrpPool2(napi_env env, napi_callback_info info) {
-  uint8_t* heap;
-  PoolArgs a;
-  double rows;
-  if (!kernelCall(env, info, "lrpPool2", &heap, &a, &rows)) return nullptr;
-  if (a.C % 8 != 0 || a.C == 0) return throwError(env, "native lrpPool2: channels must be a multiple of 8");
-  parallelRows(static_cast<int64_t>(rows), [&](int64_t r0, int64_t r1) { poolRows(heap, a, r0, r1); });
-  return nullptr;
+  return rowKernel<PoolArgs>(env, info, "lrpPool2", [](const PoolArgs& a) -> const char* {
+    return a.C % 8 != 0 || a.C == 0 ? "native lrpPool2: channels must be a multiple of 8" : nullptr;
+  }, poolRows);
 }
 
 // pad(heapU8, [src, dst, N, D, H, W, C, Dp, Hp, Wp, front, top, left]) (offsets as signed 32-bit integers)
