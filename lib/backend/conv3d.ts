@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { simd, type SimdRuntime } from './simd/index';
 import { native } from './native';
 import { alloc, count, dropView, f32, free, ptr, view, type KernelArgs, type TensorInfo, type WasmBackend } from './heap';
-import { CHUNK_ELEMENTS, fallback, isOnes, kernel, triple, type Pads, type Shape5 } from './kernel-common';
+import { CHUNK_ELEMENTS, fallback, isOnes, kernel, sameShape, triple, type Pads, type Shape5 } from './kernel-common';
 
 // ---------------------------------------------------------------- convolution core
 
@@ -308,7 +308,7 @@ export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
   const transposeTo = (args.attrs.inputShape as Shape5 | undefined) ?? null;
   const rt = simd();
   const pair = filter2 !== undefined;
-  if (!rt || !lrpConvRuns(x.shape, filter.shape, pad, transposeTo, !!bias, pair) || (pair && (!mul || !mul2 || r || filter2.shape.some((d, i) => d !== filter.shape[i])))) {
+  if (!rt || !lrpConvRuns(x.shape, filter.shape, pad, transposeTo, !!bias, pair) || (pair && (!mul || !mul2 || r || !sameShape(filter2.shape, filter.shape)))) {
     throw new Error(`${LRP_CONV3D}: not available for input [${x.shape.join(', ')}], filter [${filter.shape.join(', ')}] (check lrpConvRuns first)`);
   }
   const epilogue: Epilogue = { bias, relu: false, mul, add, divide: r ? { r, eps: args.attrs.eps as number } : undefined, mul2 };
@@ -337,8 +337,7 @@ export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
   }
   count(`${LRP_CONV3D}:native${transposeTo ? ' transposed' : ''}`);
   if (x2) {
-    const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-    if (transposeTo || !filterB || !same(x2.shape, x.shape) || !same(filterB.shape, filter.shape) || !lrpConvRuns(x.shape, filter.shape, pad, null, true) || mul || add) {
+    if (transposeTo || !filterB || !sameShape(x2.shape, x.shape) || !sameShape(filterB.shape, filter.shape) || !lrpConvRuns(x.shape, filter.shape, pad, null, true) || mul || add) {
       throw new Error(`${LRP_CONV3D}: a second term needs an input and filter of the first's shapes, the register-tile kernel and no multiply or add`);
     }
     epilogue.second = { x: x2, w: filterB, bias: biasB };
@@ -365,9 +364,16 @@ export function lrpConv3dKernel(args: KernelArgs): TensorInfo {
  */
 export const LRP_POOL2 = 'Xai3dLrpPool2';
 
-export function lrpPool2Runs(aShape: number[], poolSize: number[], strides: number[], pad: 'same' | 'valid'): boolean {
+/** The pooling geometry of LRP_POOL2's input. */
+function pool2Info(aShape: number[], poolSize: number[], strides: number[], pad: 'same' | 'valid'): tf.backend_util.Conv3DInfo {
+  return tf.backend_util.computePool3DInfo(aShape as Shape5, poolSize as [number, number, number], strides as [number, number, number], 1, pad);
+}
+
+/** Does LRP_POOL2 run for input a and relevance R of these shapes (R the pooling's output shape)? */
+export function lrpPool2Runs(aShape: number[], rShape: number[], poolSize: number[], strides: number[], pad: 'same' | 'valid'): boolean {
   if (!native() || !simd() || aShape.length !== 5) return false;
-  const info = tf.backend_util.computePool3DInfo(aShape as Shape5, poolSize as [number, number, number], strides as [number, number, number], 1, pad);
+  const info = pool2Info(aShape, poolSize, strides, pad);
+  if (!sameShape(rShape, info.outShape)) return false;
   const [N, D, H, W, C] = info.inShape;
   const [, Do, Ho, Wo] = info.outShape;
   const two = [info.filterDepth, info.filterHeight, info.filterWidth, info.strideDepth, info.strideHeight, info.strideWidth].every((v) => v === 2);
@@ -378,8 +384,9 @@ export function lrpPool2Runs(aShape: number[], poolSize: number[], strides: numb
 export function lrpPool2Kernel(args: KernelArgs): TensorInfo {
   const { a, r } = args.inputs;
   const nk = native();
-  if (!nk || !lrpPool2Runs(a.shape, args.attrs.poolSize as number[], args.attrs.strides as number[], args.attrs.pad as 'same' | 'valid')) {
-    throw new Error(`${LRP_POOL2}: not available for [${a.shape.join(', ')}] (check lrpPool2Runs first)`);
+  const [poolSize, strides, pad] = [args.attrs.poolSize as number[], args.attrs.strides as number[], args.attrs.pad as 'same' | 'valid'];
+  if (!nk || !lrpPool2Runs(a.shape, r.shape, poolSize, strides, pad)) {
+    throw new Error(`${LRP_POOL2}: not available for [${a.shape.join(', ')}] with relevance [${r.shape.join(', ')}] (check lrpPool2Runs first)`);
   }
   const [N, D, H, W, C] = a.shape as Shape5;
   const [, Do, Ho, Wo] = r.shape as Shape5;

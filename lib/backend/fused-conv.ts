@@ -19,7 +19,7 @@ import { envSwitch } from '../env/switches';
 import { FUSED_CONV3D, LRP_CONV3D, LRP_POOL2, lrpConvRuns, lrpPool2Runs } from './conv3d';
 import { native } from './native';
 import { ptr, type TensorInfo, type WasmBackend } from './heap';
-import { activeKernels } from './kernel-common';
+import { activeKernels, sameShape } from './kernel-common';
 import { simd } from './simd/index';
 import { RELU_GRAD } from './elementwise';
 
@@ -57,6 +57,12 @@ export function lrpFusionAvailable(): boolean {
   return fusedConvAvailable() && native() !== undefined;
 }
 
+type Shape5 = [number, number, number, number, number];
+/** The output shape of a stride-1 convolution of x with filter. */
+const convOutShape = (x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid') => tf.backend_util.computeConv3DInfo(x.shape as Shape5, filter.shape as Shape5, [1, 1, 1], [1, 1, 1], pad).outShape;
+/** Are these (optional) tensors float32 and of `shape`? */
+const allOf = (shape: readonly number[], ts: (tf.Tensor | null | undefined)[]) => ts.every((t) => !t || (t.dtype === 'float32' && sameShape(t.shape, shape)));
+
 /**
  * An LRP rule's stride-1 convolution of x (or, with `transposeTo`, the transposed convolution of x back to a layer
  * input of that shape) with the epilogue applied as each output is stored, in one pass: the same bits as the separate
@@ -64,17 +70,10 @@ export function lrpFusionAvailable(): boolean {
  * shapes; the caller then runs the separate ops. Not differentiable (LRP needs no gradient of it).
  */
 export function lrpConv3d(x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid', ep: LrpEpilogue, transposeTo?: number[]): tf.Tensor | null {
-  if (!lrpFusionAvailable() || x.dtype !== 'float32') return null;
-  const extras = [ep.bias, ep.mul, ep.add, ep.divide?.r].filter((t): t is tf.Tensor => !!t);
-  if (extras.some((t) => t.dtype !== 'float32')) return null;
+  if (!lrpFusionAvailable() || x.dtype !== 'float32' || (ep.bias && ep.bias.dtype !== 'float32')) return null;
   if (!lrpConvRuns(x.shape, filter.shape, pad, transposeTo ?? null, !!ep.bias)) return null;
-  const outShape = transposeTo ?? null;
-  for (const t of [ep.mul, ep.add, ep.divide?.r]) {
-    if (!t) continue;
-    // Shapes of the output: checked against what the kernel will make.
-    const want = outShape ?? tf.backend_util.computeConv3DInfo(x.shape as [number, number, number, number, number], filter.shape as [number, number, number, number, number], [1, 1, 1], [1, 1, 1], pad).outShape;
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) return null;
-  }
+  // mul, add and R have the output's shape.
+  if (!allOf(transposeTo ?? convOutShape(x, filter, pad), [ep.mul, ep.add, ep.divide?.r])) return null;
   const inputs: Record<string, tf.Tensor> = { x, filter };
   if (ep.bias) inputs.bias = ep.bias.reshape([-1]);
   if (ep.mul) inputs.mul = ep.mul;
@@ -89,12 +88,8 @@ export function lrpConv3d(x: tf.Tensor, filter: tf.Tensor, pad: 'same' | 'valid'
  */
 export function lrpConv3dTwoTerms(terms: [{ u: tf.Tensor; w: tf.Tensor; b: tf.Tensor | null }, { u: tf.Tensor; w: tf.Tensor; b: tf.Tensor | null }], pad: 'same' | 'valid', divide: { r: tf.Tensor; eps: number }): tf.Tensor | null {
   const [t1, t2] = terms;
-  if (!lrpFusionAvailable() || [t1.u, t2.u, divide.r].some((t) => t.dtype !== 'float32')) return null;
-  const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-  if (!same(t1.u.shape, t2.u.shape) || !same(t1.w.shape, t2.w.shape)) return null;
-  if (!lrpConvRuns(t1.u.shape, t1.w.shape, pad, null, true)) return null;
-  const outShape = tf.backend_util.computeConv3DInfo(t1.u.shape as [number, number, number, number, number], t1.w.shape as [number, number, number, number, number], [1, 1, 1], [1, 1, 1], pad).outShape;
-  if (!same(divide.r.shape, outShape)) return null;
+  if (!lrpFusionAvailable() || !allOf(t1.u.shape, [t1.u, t2.u]) || !sameShape(t1.w.shape, t2.w.shape)) return null;
+  if (!lrpConvRuns(t1.u.shape, t1.w.shape, pad, null, true) || !allOf(convOutShape(t1.u, t1.w, pad), [divide.r])) return null;
   const inputs: Record<string, tf.Tensor> = { x: t1.u, filter: t1.w, x2: t2.u, filterB: t2.w, r: divide.r };
   if (t1.b) inputs.bias = t1.b.reshape([-1]);
   if (t2.b) inputs.biasB = t2.b.reshape([-1]);
@@ -106,12 +101,8 @@ export function lrpConv3dTwoTerms(terms: [{ u: tf.Tensor; w: tf.Tensor; b: tf.Te
  * pass over S, the same bits as two lrpConv3d calls in a row (LRP's two-term rules, zB). Null where it does not run.
  */
 export function lrpConv3dPair(S: tf.Tensor, filters: [tf.Tensor, tf.Tensor], muls: [tf.Tensor, tf.Tensor], acc: tf.Tensor | null, pad: 'same' | 'valid', transposeTo: number[]): tf.Tensor | null {
-  if (!lrpFusionAvailable() || S.dtype !== 'float32') return null;
-  if (filters[1].shape.some((d, i) => d !== filters[0].shape[i])) return null;
-  if (!lrpConvRuns(S.shape, filters[0].shape, pad, transposeTo, false, true)) return null;
-  for (const t of [...muls, ...(acc ? [acc] : [])]) {
-    if (t.dtype !== 'float32' || t.shape.length !== transposeTo.length || t.shape.some((d, i) => d !== transposeTo[i])) return null;
-  }
+  if (!lrpFusionAvailable() || S.dtype !== 'float32' || !sameShape(filters[0].shape, filters[1].shape)) return null;
+  if (!lrpConvRuns(S.shape, filters[0].shape, pad, transposeTo, false, true) || !allOf(transposeTo, [...muls, acc])) return null;
   const inputs: Record<string, tf.Tensor> = { x: S, filter: filters[0], filter2: filters[1], mul: muls[0], mul2: muls[1] };
   if (acc) inputs.add = acc;
   return tf.engine().runKernel(LRP_CONV3D, inputs as never, { pad, eps: 0, inputShape: transposeTo } as never) as tf.Tensor;
@@ -136,7 +127,7 @@ export function perVolumeSums(t: tf.Tensor): number[] | null {
 
 /** LRP's proportional pooling a * R / s(window sum of a) over 2x2x2 windows at stride 2 in one pass, or null. */
 export function lrpPool2(a: tf.Tensor, R: tf.Tensor, poolSize: number[], strides: number[], pad: 'same' | 'valid', eps: number): tf.Tensor | null {
-  if (!lrpFusionAvailable() || a.dtype !== 'float32' || R.dtype !== 'float32' || !lrpPool2Runs(a.shape, poolSize, strides, pad)) return null;
+  if (!lrpFusionAvailable() || a.dtype !== 'float32' || R.dtype !== 'float32' || !lrpPool2Runs(a.shape, R.shape, poolSize, strides, pad)) return null;
   return tf.engine().runKernel(LRP_POOL2, { a, r: R } as never, { poolSize, strides, pad, eps } as never) as tf.Tensor;
 }
 

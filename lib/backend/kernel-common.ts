@@ -43,6 +43,9 @@ export function triple(v: number | number[] | undefined, def = 1): [number, numb
 
 export const isOnes = (v: [number, number, number]) => v[0] === 1 && v[1] === 1 && v[2] === 1;
 
+/** Do two shapes agree dimension by dimension? */
+export const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
 export interface Pads {
   front: number;
   back: number;

@@ -168,16 +168,13 @@ function poolProportional(step: Step, a: tf.Tensor, R: tf.Tensor): tf.Tensor {
   });
 }
 
-/** Relevance through a non-weight step; `y` is the step's output from the forward pass. */
+/**
+ * Relevance through a pooling step; `y` is the step's output from the forward pass. (ReLU, the input centering and
+ * flatten pass relevance on unchanged: lrpOnChain does not call this for them.)
+ */
 function passThrough(step: Step, a: tf.Tensor, y: tf.Tensor, R: tf.Tensor, pool: PoolMode): tf.Tensor {
   return tf.tidy(() => {
     switch (step.kind) {
-      case 'relu':
-      case 'center':
-        // Relevance passes a ReLU unchanged; x' = (x - r) s is elementwise: the relevance of x'_j is voxel j's.
-        return R.clone();
-      case 'flatten':
-        return R.reshape(a.shape);
       case 'gap3d': {
         // R_j = a_j / s(sum_spatial a) R_c (proportional; GAP is linear, so this is also LRP-0).
         const S = stabilisedDivide(R, tf.sum(a, [1, 2, 3]), 1e-9);
@@ -270,7 +267,7 @@ export function lrpOnChain(steps: Step[], x: tf.Tensor5D, opts: LrpOptions = {})
         }
       }
       // The relevance above this step is no longer needed (a 67 MB tensor at a 128^3 first layer).
-      if (next !== R && !(s.kind === 'flatten')) R.dispose();
+      if (next !== R && s.kind !== 'flatten') R.dispose();
       R = next;
     }
     const [, D, H, W, C] = x.shape;
