@@ -22,6 +22,8 @@ import { readNifti, writeNifti } from '../lib/io/nifti';
 import { readNpy, writeNpy } from '../lib/io/npy';
 import { relErr, runCli, tempDir } from './helpers';
 import { configHash } from '../lib/util/hash';
+import { explainTensor } from '../lib/explain/explain';
+import { assertFiniteTensor } from '../lib/util/finite';
 
 process.env.XAI3D_QUIET = '1';
 
@@ -433,4 +435,20 @@ test('rigid registration recovers a known in-plane rotation and shift; class ave
   const avgs = classAverageHeatmaps(ds, idx, idx.map((i) => ds.volume(i)));
   assert.equal(avgs.reduce((s, a) => s + a.count, 0), 12);
   for (const a of avgs) assert.ok(relErr(a.heatmap, a.template) < 1e-5);
+});
+
+test('an input volume with NaN or Inf is refused by name and voxel; large finite values are not', () => {
+  const m = buildModel('mnist-2conv', { inputSize: 8, seed: 1 });
+  const v = new Float32Array(2 * 8 ** 3).fill(0.5);
+  v[8 ** 3 + (1 * 8 + 2) * 8 + 3] = NaN; // volume 1, voxel (1, 2, 3)
+  const x = tf.tensor5d(v, [2, 8, 8, 8, 1]);
+  assert.throws(() => explainTensor(m, x, { method: 'cam' }), /input volume: non-finite value \(NaN\) at index \(1, 1, 2, 3, 0\)/);
+  v[8 ** 3 + (1 * 8 + 2) * 8 + 3] = -Infinity;
+  const y = tf.tensor5d(v, [2, 8, 8, 8, 1]);
+  assert.throws(() => explainTensor(m, y, { method: 'lrp' }), /non-finite value \(-Infinity\) at index \(1, 1, 2, 3, 0\)/);
+  // 3e38 in every voxel: finite, though a float32 sum of them would overflow.
+  const big = tf.fill([1, 8, 8, 8, 1], 3e38) as tf.Tensor5D;
+  assert.doesNotThrow(() => assertFiniteTensor(big, 'input volume'));
+  tf.dispose([x, y, big]);
+  m.dispose();
 });
